@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def _number(name: str, value: Any, rule: Param, integer: bool) -> int | float:
         value = int(value)
     if not integer:
         value = float(value)
-    if value != value:  # NaN
+    if isinstance(value, float) and not math.isfinite(value):  # NaN or infinity
         raise _fail(name, value, rule)
     if rule.low is not None and value < rule.low:
         raise _fail(name, value, rule)
@@ -133,7 +134,8 @@ def check_all(values: dict[str, Any], rules: dict[str, Param]) -> dict[str, Any]
     unknown = sorted(set(values) - set(rules))
     if unknown:
         raise ParameterError(
-            f"unknown parameter(s) {', '.join(unknown)}: this notebook takes "
+            f"unknown parameter(s) {', '.join(f'{n} = {values[n]!r}' for n in unknown)}: "
+            "this notebook takes "
             f"{', '.join(sorted(rules)) or 'no parameters'}"
         )
     return {name: check(name, values[name], rule) for name, rule in rules.items() if name in values}

@@ -18,7 +18,7 @@ RESULTS_ENV = "COURSE_RESULTS_FILE"
 _recorded: dict[str, Any] = {}
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, name: str) -> Any:
     """Turn numpy/torch scalars into plain Python numbers; reject what JSON cannot hold."""
     if hasattr(value, "item") and callable(value.item):
         value = value.item()
@@ -26,14 +26,14 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"record(): value {value!r} is not a finite number")
+            raise ValueError(f"record({name!r}): value {value!r} is not a finite number")
         return value
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, name) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, name) for k, v in value.items()}
     raise TypeError(
-        f"record(): value of type {type(value).__name__} cannot be recorded; "
+        f"record({name!r}): value of type {type(value).__name__} cannot be recorded; "
         "use a number, string, bool, or a list/dict of them"
     )
 
@@ -41,8 +41,10 @@ def _plain(value: Any) -> Any:
 def record(name: str, value: Any) -> Any:
     """Record a named result; returns the value so it can be used inline."""
     if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"record(): name {name!r} must be a Python identifier, e.g. 'rouge1_few_shot'")
-    plain = _plain(value)
+        raise ValueError(
+            f"record(): name {name!r} must be a Python identifier, e.g. 'rouge1_few_shot'"
+        )
+    plain = _plain(value, name)
     _recorded[name] = plain
     shown = f"{plain:.4f}" if isinstance(plain, float) else repr(plain)
     print(f"[recorded] {name} = {shown}")

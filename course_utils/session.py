@@ -59,7 +59,9 @@ def setup(notebook: str, profile: str = "auto", seed: int = 0, **params: Any) ->
     """
     spec = catalog.spec_for(notebook)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ParameterError(f"SEED = {seed!r} is not allowed: expected an integer in [0, {MAX_SEED}]")
+        raise ParameterError(
+            f"SEED = {seed!r} is not allowed: expected an integer in [0, {MAX_SEED}]"
+        )
     resolved = resolve_profile(profile)
     values = check_all(params, spec.params)
     missing = sorted(set(spec.params) - set(values))
@@ -69,7 +71,9 @@ def setup(notebook: str, profile: str = "auto", seed: int = 0, **params: Any) ->
     for name, value in values.items():
         if value is None:
             if name not in defaults:
-                raise ParameterError(f"{name} = None has no default in the {resolved.name!r} profile")
+                raise ParameterError(
+                    f"{name} = None has no default in the {resolved.name!r} profile"
+                )
             values[name] = _resolve_default(defaults[name])
 
     if resolved.name == "mini":

@@ -1,0 +1,7 @@
+"""``python -m course_utils``: see cli.py."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

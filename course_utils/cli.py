@@ -1,0 +1,154 @@
+"""The course command line: ``python -m course_utils run | build-mini | badges``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .params import ParameterError
+
+RUN_EPILOG = """examples:
+  python -m course_utils run                         every notebook, profile auto
+  python -m course_utils run 01 04 --profile mini    two notebooks, CPU mini models
+  python -m course_utils run 04 -p SEED 1 -p LORA_RANKS "[4, 8]"
+  python -m course_utils run --profile t4 --dry-run  what the t4 profile would download
+
+Each notebook's executed copy goes to OUT/<stem>.ipynb (only when it succeeds; a failure is
+written to OUT/<stem>.failed.ipynb), its recorded results to OUT/<stem>.results.json, its figures
+to OUT/figures/<stem>/, and a row to OUT/summary.json and OUT/summary.md. The exit status is 1
+if any notebook failed."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils", description="Tools for the fine-tuning course."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="execute notebooks with papermill and write executed copies and a summary",
+        description="Execute course notebooks on this Python's kernel with papermill.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "notebooks",
+        nargs="*",
+        metavar="NOTEBOOK",
+        help="a notebook by number (01), stem (01_catastrophic_forgetting) or path; "
+        "none means every notebooks/NN_*.ipynb in order",
+    )
+    run.add_argument(
+        "--profile",
+        choices=("mini", "t4", "auto"),
+        default="auto",
+        help="mini: CPU, offline mini models; t4: Hub models on a CUDA GPU; "
+        "auto (default): t4 if CUDA is available, else mini",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output folder (default: outputs/<profile> in the repository, "
+        "with auto replaced by the profile it resolves to)",
+    )
+    run.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        default=[],
+        help="set a notebook parameter; VALUE is read as a Python literal (3, 1e-4, [4, 8], "
+        "None, True) or else taken as a string; repeat for several",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="execute nothing: list the Hub models and datasets each notebook downloads in the "
+        "t4 profile, their size and the GPU memory it needs",
+    )
+    run.set_defaults(handler=_run)
+
+    build = commands.add_parser(
+        "build-mini",
+        help="build the mini models (arguments go to the builder; see build-mini --help)",
+        add_help=False,
+    )
+    build.add_argument("args", nargs=argparse.REMAINDER)
+
+    badges = commands.add_parser(
+        "badges",
+        help="rewrite the Colab badges and COURSE_REPO lines from pyproject's [tool.course]",
+        description="Point every notebook's Colab badge and COURSE_REPO line (and the README's "
+        "Colab links) at the repository and branch in pyproject.toml [tool.course].",
+    )
+    badges.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if any notebook is out of date",
+    )
+    badges.set_defaults(handler=_badges)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from . import runner
+
+    parameters = {name: runner.parse_value(value) for name, value in args.param}
+    if args.dry_run:
+        runner.run_notebooks(args.notebooks, args.profile, None, parameters, dry_run=True)
+        return 0
+    profile, _ = runner.resolve_profile_name(args.profile)
+    out_dir = args.out if args.out is not None else runner.default_out_dir(profile)
+    results = runner.run_notebooks(args.notebooks, args.profile, out_dir, parameters)
+    failures = [r for r in results if r.status == "failed"]
+    print(f"\n{len(results) - len(failures)} of {len(results)} notebook(s) succeeded.")
+    for failure in failures:
+        where = f" (see {failure.output})" if failure.output else ""
+        print(f"FAILED {failure.notebook}: {failure.error}{where}")
+    print(f"Summary: {out_dir / 'summary.md'}", flush=True)
+    return 1 if failures else 0
+
+
+def _badges(args: argparse.Namespace) -> int:
+    from . import badges
+
+    changed = badges.rewrite_badges(check=args.check)
+    if args.check:
+        for path in changed:
+            print(f"out of date: {path}")
+        if changed:
+            print("run `python -m course_utils badges` to rewrite them")
+        else:
+            print("all Colab badges and COURSE_REPO lines are up to date")
+        return 1 if changed else 0
+    for path in changed:
+        print(f"rewrote {path}")
+    print(f"{len(changed)} file(s) rewritten")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m course_utils`` and the ``course`` script; returns the status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "build-mini":
+        from .mini.build import main as build_mini
+
+        return int(build_mini(argv[1:]) or 0)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from .runner import RunnerError
+
+    try:
+        return args.handler(args)
+    except (RunnerError, ParameterError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

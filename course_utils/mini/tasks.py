@@ -1,0 +1,271 @@
+"""A mini FLAN: small instruction tasks, each asked in several phrasings, with disjoint splits.
+
+Every example is a prompt-completion pair. The six CORE_TASKS are what the mini models are
+instruction-tuned on; NEW_TASKS are held out for the notebooks to fine-tune on as "new tasks".
+Splits are decided by a hash of the prompt, so a prompt is in exactly one split whatever the
+seed, and sampling is seeded, so the same seed always gives the same examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import vocabulary as V
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Example:
+    task: str
+    prompt: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """An instruction task: phrasings with {slots}, and a function drawing slots and answer."""
+
+    name: str
+    description: str
+    phrasings: tuple[str, ...]
+    draw: Callable[[random.Random], tuple[dict[str, str], str]]
+
+    def sample(self, rng: random.Random) -> Example:
+        slots, answer = self.draw(rng)
+        phrasing = rng.choice(self.phrasings)
+        return Example(self.name, phrasing.format(**slots), answer)
+
+
+def split_of(prompt: str) -> str:
+    """The split a prompt belongs to: 80 % train, 10 % validation, 10 % test, by hash."""
+    bucket = int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % 10
+    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+
+
+# ----- slot drawers -------------------------------------------------------------------------
+
+
+def _review(rng: random.Random) -> tuple[str, bool]:
+    positive = rng.random() < 0.5
+    words = V.POSITIVE_WORDS if positive else V.NEGATIVE_WORDS
+    adj, adj2 = rng.sample(words, 2)
+    thing = rng.choice(V.REVIEWED_THINGS)
+    shape = rng.choice(
+        (
+            "The {t} was {a}.",
+            "I found the {t} {a}.",
+            "What a {a} {t}!",
+            "Our {t} was {a} and {b}.",
+            "Honestly, the {t} felt {a}.",
+        )
+    )
+    return shape.format(t=thing, a=adj, b=adj2), positive
+
+
+def _draw_sentiment(rng: random.Random) -> tuple[dict[str, str], str]:
+    review, positive = _review(rng)
+    return {"review": review}, "positive" if positive else "negative"
+
+
+def _draw_sentiment_binary(rng: random.Random) -> tuple[dict[str, str], str]:
+    review, positive = _review(rng)
+    return {"review": review}, "1" if positive else "0"
+
+
+def _draw_name(rng: random.Random) -> tuple[dict[str, str], str]:
+    name = rng.choice(V.NAMES)
+    shape = rng.choice(
+        (
+            "{n} bought a {i} at {p}.",
+            "Yesterday {n} walked to {p}.",
+            "On {d} {n} fixed the {i}.",
+            "The {i} belongs to {n}.",
+            "{n} was late for the meeting at {p}.",
+            "We met {n} near {p} on {d}.",
+        )
+    )
+    sentence = shape.format(
+        n=name, i=rng.choice(V.ITEMS), p=rng.choice(V.PLACES), d=rng.choice(V.DAYS)
+    )
+    return {"sentence": sentence}, name
+
+
+def _draw_add(rng: random.Random) -> tuple[dict[str, str], str]:
+    a, b = rng.randrange(10), rng.randrange(10)
+    return {"a": str(a), "b": str(b)}, str(a + b)
+
+
+def _draw_category(rng: random.Random) -> tuple[dict[str, str], str]:
+    category, *others = rng.sample(sorted(V.CATEGORIES), 3)
+    answer = rng.choice(V.CATEGORIES[category])
+    options = [answer] + [rng.choice(V.CATEGORIES[o]) for o in others]
+    rng.shuffle(options)
+    return {"category": category, "options": ", ".join(options)}, answer
+
+
+def _draw_capital(rng: random.Random) -> tuple[dict[str, str], str]:
+    country = rng.choice(sorted(V.CAPITALS))
+    return {"country": country}, V.CAPITALS[country]
+
+
+_ANTONYM_PAIRS = sorted(V.ANTONYMS.items()) + sorted((b, a) for a, b in V.ANTONYMS.items())
+
+
+def _draw_antonym(rng: random.Random) -> tuple[dict[str, str], str]:
+    word, opposite = rng.choice(_ANTONYM_PAIRS)
+    return {"word": word}, opposite
+
+
+def _draw_topic(rng: random.Random) -> tuple[dict[str, str], str]:
+    topic = rng.choice(sorted(V.TOPICS))
+    thing = rng.choice(V.TOPICS[topic])
+    shape = rng.choice(
+        (
+            "{n} talked about {w} all evening.",
+            "We spent {d} thinking about {w}.",
+            "Everyone at {p} loved {w}.",
+            "{n} wrote a long note about {w}.",
+        )
+    )
+    sentence = shape.format(
+        n=rng.choice(V.NAMES), w=thing, d=rng.choice(V.DAYS), p=rng.choice(V.PLACES)
+    )
+    return {"sentence": sentence[0].upper() + sentence[1:]}, topic
+
+
+# ----- the tasks ---------------------------------------------------------------------------
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task(
+            "sentiment",
+            "sentiment of a short review: positive or negative",
+            (
+                "Is this review positive or negative? {review}",
+                "Review: {review} Is the review positive or negative?",
+                "Classify the sentiment of this review: {review}",
+                "How does the writer feel? {review} Answer positive or negative.",
+            ),
+            _draw_sentiment,
+        ),
+        Task(
+            "name",
+            "the name of the person in a sentence",
+            (
+                "What is the name of the person in this sentence? {sentence}",
+                "Who is mentioned here? {sentence}",
+                "Extract the person's name: {sentence}",
+                "{sentence} Which person is this about?",
+            ),
+            _draw_name,
+        ),
+        Task(
+            "add",
+            "the sum of two numbers from 0 to 9",
+            (
+                "What is {a} plus {b}?",
+                "Add {a} and {b}.",
+                "Compute {a} + {b}.",
+                "What do you get when you add {a} to {b}?",
+            ),
+            _draw_add,
+        ),
+        Task(
+            "category",
+            "the word of a given category among three",
+            (
+                "Which word is in the category {category}: {options}?",
+                "Pick the {category} from this list: {options}.",
+                "{options}. Which one is a {category}?",
+            ),
+            _draw_category,
+        ),
+        Task(
+            "capital",
+            "the capital city of a country",
+            (
+                "What is the capital of {country}?",
+                "Name the capital city of {country}.",
+                "{country} has which city as its capital?",
+                "Which city is the capital of {country}?",
+                "Tell me the capital of {country}.",
+                "In {country}, which city is the capital?",
+            ),
+            _draw_capital,
+        ),
+        Task(
+            "antonym",
+            "the opposite of a word",
+            (
+                "What is the opposite of {word}?",
+                "Give an antonym of {word}.",
+                "Which word means the opposite of {word}?",
+                "The opposite of {word} is what?",
+                "Tell me the opposite of {word}.",
+                "What word is the reverse of {word}?",
+            ),
+            _draw_antonym,
+        ),
+        Task(
+            "sentiment_binary",
+            "sentiment of a review as a digit: 1 positive, 0 negative (held out)",
+            (
+                "Score this review 1 if positive and 0 if negative: {review}",
+                "Review: {review} Give 1 for positive, 0 for negative.",
+                "Label the review with 1 (good) or 0 (bad): {review}",
+            ),
+            _draw_sentiment_binary,
+        ),
+        Task(
+            "topic",
+            "the topic of a sentence: sport, food or music (held out)",
+            (
+                "Is this sentence about sport, food or music? {sentence}",
+                "Topic of the sentence (sport, food or music): {sentence}",
+                "{sentence} Which topic is this: sport, food or music?",
+            ),
+            _draw_topic,
+        ),
+    )
+}
+
+CORE_TASKS = ("sentiment", "name", "add", "category", "capital", "antonym")
+NEW_TASKS = ("sentiment_binary", "topic")
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise KeyError(f"task {name!r} does not exist; known tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def examples(task: str, split: str, n: int, seed: int = 0) -> list[Example]:
+    """``n`` examples of ``task`` from ``split`` (drawn with replacement), the same for a seed."""
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is not one of {SPLITS}")
+    spec = get_task(task)
+    rng = random.Random(f"{task}/{split}/{seed}")
+    found: list[Example] = []
+    tries = 0
+    while len(found) < n:
+        tries += 1
+        if tries > 1000 * (n + 10):
+            raise RuntimeError(f"could not draw {n} {split} examples of {task}")
+        example = spec.sample(rng)
+        if split_of(example.prompt) == split:
+            found.append(example)
+    return found
+
+
+def mixture(
+    split: str, n_per_task: int, seed: int = 0, tasks: tuple[str, ...] = CORE_TASKS
+) -> list[Example]:
+    """A shuffled mixture of ``n_per_task`` examples from each task."""
+    mixed = [ex for task in tasks for ex in examples(task, split, n_per_task, seed)]
+    random.Random(f"mix/{split}/{seed}").shuffle(mixed)
+    return mixed

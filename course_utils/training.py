@@ -1,0 +1,153 @@
+"""A small, explicit PyTorch training loop shared by the mini-model build and the notebooks.
+
+Hugging Face's Trainer does the same job (and notebooks use it where it is the lesson); this
+loop exists so that a notebook can see and change every step: an extra loss term (L2-SP), an
+evaluation every few steps, a batch mixed from several tasks.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .mini.tasks import Example
+
+
+def seq2seq_batch(tokenizer, examples: Sequence[Example], max_length: int = 128) -> dict:
+    """Tokenise prompt -> target pairs for an encoder-decoder; padded labels become -100."""
+    enc = tokenizer(
+        [e.prompt for e in examples],
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+    )
+    labels = tokenizer(
+        text_target=[e.target for e in examples],
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+    ).input_ids
+    labels[labels == tokenizer.pad_token_id] = -100
+    return {"input_ids": enc.input_ids, "attention_mask": enc.attention_mask, "labels": labels}
+
+
+def decoder_batch(tokenizer, examples: Sequence[Example], max_length: int = 128) -> dict:
+    """Chat-format prompt -> answer pairs for a decoder; the loss is on the answer (and EOS)."""
+    rows = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": e.prompt}, {"role": "assistant", "content": e.target}],
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
+        for e in examples
+    ]
+    width = min(max(len(r["input_ids"]) for r in rows), max_length)
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), -100)
+    for i, row in enumerate(rows):
+        n = min(len(row["input_ids"]), width)
+        ids[i, :n] = torch.tensor(row["input_ids"][:n])
+        mask[i, :n] = 1
+        answer = torch.tensor(row["assistant_masks"][:n]).bool()
+        labels[i, :n] = torch.where(answer, ids[i, :n], -100)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def make_batch(model, tokenizer, examples: Sequence[Example]) -> dict:
+    """The right batch layout for the model's architecture."""
+    if model.config.is_encoder_decoder:
+        return seq2seq_batch(tokenizer, examples)
+    return decoder_batch(tokenizer, examples)
+
+
+def sample_batches(pool: Sequence[Example], batch_size: int, seed: int) -> Iterator[list[Example]]:
+    """Endless batches drawn from ``pool``, reshuffled every epoch, reproducible by seed."""
+    rng = random.Random(seed)
+    order: list[int] = []
+    while True:
+        if len(order) < batch_size:
+            fresh = list(range(len(pool)))
+            rng.shuffle(fresh)
+            order.extend(fresh)
+        yield [pool[i] for i in order[:batch_size]]
+        del order[:batch_size]
+
+
+def warmup_cosine(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine decay to zero."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@dataclass
+class TrainLog:
+    """What a training run measured: losses per step and evaluations at chosen steps."""
+
+    losses: list[float] = field(default_factory=list)
+    evaluations: list[tuple[int, dict]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train(
+    model,
+    tokenizer,
+    batches: Iterator[Sequence[Example]],
+    steps: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    warmup: int = 0,
+    clip: float = 1.0,
+    extra_loss: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+    evaluate: Callable[[int], dict] | None = None,
+    eval_every: int = 0,
+) -> TrainLog:
+    """Train the parameters that require grad for ``steps`` AdamW steps.
+
+    extra_loss(model) is added to the task loss (e.g. an L2 pull towards the start weights).
+    evaluate(step) runs at step 0, every ``eval_every`` steps and at the end.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    scheduler = warmup_cosine(optimizer, warmup, steps)
+    log = TrainLog()
+    start = time.perf_counter()
+
+    def run_eval(step: int) -> None:
+        if evaluate is not None:
+            model.eval()
+            log.evaluations.append((step, evaluate(step)))
+
+    if eval_every:
+        run_eval(0)
+    for step in range(1, steps + 1):
+        model.train()
+        batch = make_batch(model, tokenizer, next(batches))
+        loss = model(**batch).loss
+        if extra_loss is not None:
+            loss = loss + extra_loss(model)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        log.losses.append(loss.item())
+        if eval_every and (step % eval_every == 0 or step == steps):
+            run_eval(step)
+    model.eval()
+    log.seconds = time.perf_counter() - start
+    return log

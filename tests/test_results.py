@@ -1,0 +1,73 @@
+"""record(): prints, writes the runner's JSON file, rejects what JSON cannot hold."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_utils import results
+from course_utils.results import RESULTS_ENV, record, recorded
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv(RESULTS_ENV, raising=False)
+    results.clear()
+    yield
+    results.clear()
+
+
+def test_record_prints_and_returns_the_value(capsys: pytest.CaptureFixture[str]) -> None:
+    assert record("old_task_accuracy", 0.91234) == 0.91234
+    assert record("steps", 300) == 300
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["[recorded] old_task_accuracy = 0.9123", "[recorded] steps = 300"]
+    assert recorded() == {"old_task_accuracy": 0.91234, "steps": 300}
+
+
+def test_no_file_without_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    record("x", 1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writes_json_file_when_variable_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    target = tmp_path / "results.json"
+    monkeypatch.setenv(RESULTS_ENV, str(target))
+    record("rouge1", np.float32(0.5))  # numpy scalars become plain numbers
+    record("ranks", (4, 8))
+    record("per_task", {"sentiment": 1.0, "capital": np.float64(0.25)})
+    record("merged", np.bool_(True))
+    data = json.loads(target.read_text())
+    assert data == {
+        "rouge1": 0.5,
+        "ranks": [4, 8],
+        "per_task": {"sentiment": 1.0, "capital": 0.25},
+        "merged": True,
+    }
+    assert type(data["merged"]) is bool
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temp file left
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, [1.0, math.nan], {"a": -math.inf}])
+def test_rejects_non_finite_numbers(value: object) -> None:
+    with pytest.raises(ValueError, match=r"record\('score'\).*not a finite number"):
+        record("score", value)
+    assert recorded() == {}
+
+
+def test_rejects_values_json_cannot_hold() -> None:
+    with pytest.raises(TypeError, match=r"record\('thing'\).*object"):
+        record("thing", object())
+
+
+@pytest.mark.parametrize("name", ["", "rouge-1", "1st", "two words", None, 3])
+def test_rejects_bad_names(name: object) -> None:
+    with pytest.raises(ValueError, match="identifier") as info:
+        record(name, 1.0)
+    assert repr(name) in str(info.value)
