@@ -1,4 +1,4 @@
-"""The course command line: ``python -m course_utils run | build-mini | badges``."""
+"""The course command line: ``python -m course_utils run | build-mini | build-data | badges``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("args", nargs=argparse.REMAINDER)
 
+    data = commands.add_parser(
+        "build-data",
+        help="regenerate the bundled datasets in data/ from their seeded generators",
+        description="Rewrite data/<name>/<split>.jsonl from course_utils.mini.corpora "
+        "(deterministic: the same seed gives byte-identical files).",
+    )
+    data.add_argument("--out", type=Path, default=None, help="folder (default: data/)")
+    data.set_defaults(handler=_build_data)
+
     badges = commands.add_parser(
         "badges",
         help="rewrite the Colab badges and COURSE_REPO lines from pyproject's [tool.course]",
@@ -113,6 +122,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"FAILED {failure.notebook}: {failure.error}{where}")
     print(f"Summary: {out_dir / 'summary.md'}", flush=True)
     return 1 if failures else 0
+
+
+def _build_data(args: argparse.Namespace) -> int:
+    from . import paths
+    from .mini.corpora import write_all
+
+    for path in write_all(args.out if args.out is not None else paths.data_dir()):
+        print(f"wrote {path}")
+    return 0
 
 
 def _badges(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ evaluation every few steps, a batch mixed from several tasks.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -38,26 +39,30 @@ def seq2seq_batch(tokenizer, examples: Sequence[Example], max_length: int = 128)
     return {"input_ids": enc.input_ids, "attention_mask": enc.attention_mask, "labels": labels}
 
 
+@functools.lru_cache(maxsize=200_000)
+def _chat_ids(tokenizer, prompt: str, target: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Token ids of one chat exchange and its answer mask (cached: rendering is slow)."""
+    row = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}, {"role": "assistant", "content": target}],
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+    )
+    return tuple(row["input_ids"]), tuple(row["assistant_masks"])
+
+
 def decoder_batch(tokenizer, examples: Sequence[Example], max_length: int = 128) -> dict:
     """Chat-format prompt -> answer pairs for a decoder; the loss is on the answer (and EOS)."""
-    rows = [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": e.prompt}, {"role": "assistant", "content": e.target}],
-            tokenize=True,
-            return_dict=True,
-            return_assistant_tokens_mask=True,
-        )
-        for e in examples
-    ]
-    width = min(max(len(r["input_ids"]) for r in rows), max_length)
+    rows = [_chat_ids(tokenizer, e.prompt, e.target) for e in examples]
+    width = min(max(len(ids) for ids, _ in rows), max_length)
     ids = torch.full((len(rows), width), tokenizer.pad_token_id)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     labels = torch.full((len(rows), width), -100)
-    for i, row in enumerate(rows):
-        n = min(len(row["input_ids"]), width)
-        ids[i, :n] = torch.tensor(row["input_ids"][:n])
+    for i, (row_ids, answer_mask) in enumerate(rows):
+        n = min(len(row_ids), width)
+        ids[i, :n] = torch.tensor(row_ids[:n])
         mask[i, :n] = 1
-        answer = torch.tensor(row["assistant_masks"][:n]).bool()
+        answer = torch.tensor(answer_mask[:n]).bool()
         labels[i, :n] = torch.where(answer, ids[i, :n], -100)
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
@@ -125,6 +130,7 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     scheduler = warmup_cosine(optimizer, warmup, steps)
     log = TrainLog()
+    device = next(model.parameters()).device
     start = time.perf_counter()
 
     def run_eval(step: int) -> None:
@@ -137,6 +143,7 @@ def train(
     for step in range(1, steps + 1):
         model.train()
         batch = make_batch(model, tokenizer, next(batches))
+        batch = {key: value.to(device) for key, value in batch.items()}
         loss = model(**batch).loss
         if extra_loss is not None:
             loss = loss + extra_loss(model)

@@ -1,0 +1,434 @@
+"""Instruction tuning of a seq2seq model on dialogue summarisation (notebook 02).
+
+The pieces, in the order the notebook uses them:
+
+1. ``TEMPLATES`` / ``render``   one task, several phrasings of its instruction (the FLAN recipe);
+2. ``pick_shots`` / ``build_prompt``   zero-, one- and few-shot prompts (examples in the prompt);
+3. ``generate``   greedy summaries for a list of prompts, in batches;
+4. ``prompt_completion_pairs`` / ``tokenize_pairs``   a training set of prompt -> completion;
+5. ``training_arguments`` / ``fine_tune``   full fine-tuning with transformers' Seq2SeqTrainer,
+   one function shared by the main run and the data-size ablation;
+6. ``rouge_means`` / ``invented_names`` / ``side_by_side``   scoring and looking at the outputs.
+
+Nothing here branches on the profile except ``mixed_precision``, which refuses float16 for T5
+checkpoints (see its docstring); sizes and sources come from the notebook's parameters.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+import re
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .metrics import ROUGE_TYPES
+from .profiles import Profile
+
+# --------------------------------------------------------------------------------------------
+# 1. Instruction templates and the FLAN mixture
+# --------------------------------------------------------------------------------------------
+
+#: Several phrasings of one task: "summarise this dialogue". ``{dialogue}`` marks the input.
+#: Training draws one at random for every example (as FLAN does); evaluation uses the first.
+TEMPLATES: tuple[str, ...] = (
+    "Summarize the following conversation.\n\n{dialogue}\n\nSummary:",
+    "{dialogue}\n\nWhat was this conversation about? Answer in one sentence.",
+    "Dialogue:\n{dialogue}\n\nWrite a short summary of the dialogue above.",
+    "Here is a chat between two people:\n{dialogue}\n\nBriefly, what happened?",
+)
+
+#: Separates the worked examples of a few-shot prompt from each other and from the query.
+SHOT_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One of the four task collections of the FLAN instruction-tuning mixture."""
+
+    name: str
+    tasks: int
+    datasets: int
+    categories: int
+    examples: str  # some of its task kinds
+
+
+#: The FLAN mixture that FLAN-T5 was instruction-tuned on (Chung et al., "Scaling
+#: Instruction-Finetuned Language Models"), as given in the course material.
+FLAN_MIXTURE: tuple[Collection, ...] = (
+    Collection("T0-SF", 193, 55, 14, "commonsense reasoning, question generation, closed-book QA"),
+    Collection("Muffin", 80, 69, 27, "natural language inference, code repair, summarisation"),
+    Collection("CoT (reasoning)", 9, 9, 1, "arithmetic reasoning, explanation generation"),
+    Collection(
+        "Natural Instructions",
+        1554,
+        372,
+        108,
+        "cause-effect classification, named entity recognition, toxic language detection",
+    ),
+)
+
+
+def render(template: str, dialogue: str) -> str:
+    """The instruction ``template`` filled in with ``dialogue``."""
+    if "{dialogue}" not in template:
+        raise ValueError(f"a template needs a {{dialogue}} slot, got {template!r}")
+    return template.replace("{dialogue}", dialogue)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Zero-, one- and few-shot prompts
+# --------------------------------------------------------------------------------------------
+
+
+def pick_shots(rows: Any, k: int, seed: int = 0, pool: int = 50) -> list[dict[str, str]]:
+    """``k`` worked examples for few-shot prompts, drawn reproducibly from ``rows``.
+
+    ``rows`` is a ``datasets.Dataset`` (or a list of dicts) with ``dialogue`` and ``summary``.
+    We draw ``pool`` random rows and keep the ``k`` with the shortest dialogues, so that ``k``
+    examples plus the query still fit the model's input length. The same shots are used for
+    every test dialogue.
+    """
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    if k == 0:
+        return []
+    n = len(rows)
+    if k > n:
+        raise ValueError(f"asked for {k} shots from only {n} rows")
+    candidates = random.Random(seed).sample(range(n), min(n, max(pool, k)))
+    candidates.sort(key=lambda i: (len(rows[i]["dialogue"]), i))
+    return [
+        {"dialogue": rows[i]["dialogue"], "summary": rows[i]["summary"]} for i in candidates[:k]
+    ]
+
+
+def build_prompt(
+    dialogue: str, template: str = TEMPLATES[0], shots: Sequence[dict[str, str]] = ()
+) -> str:
+    """A zero-shot prompt (no ``shots``) or a few-shot one.
+
+    Each shot is the same template filled with another dialogue, followed by its human summary;
+    the query comes last and its summary is left for the model to write.
+    """
+    solved = [f"{render(template, s['dialogue'])} {s['summary']}" for s in shots]
+    return SHOT_SEPARATOR.join([*solved, render(template, dialogue)])
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Generating summaries
+# --------------------------------------------------------------------------------------------
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_input_tokens: int,
+    max_new_tokens: int,
+    batch_size: int = 32,
+) -> list[str]:
+    """Greedy completions of ``prompts``, in batches, in the order given.
+
+    Prompts longer than ``max_input_tokens`` lose tokens at the START (the oldest shots), so
+    the dialogue to summarise is never cut. Prompts are batched by length to waste less
+    compute on padding.
+    """
+    import torch
+
+    if not prompts:
+        return []
+    model.eval()
+    device = next(model.parameters()).device
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    outputs: dict[int, str] = {}
+    saved_side = tokenizer.truncation_side
+    tokenizer.truncation_side = "left"
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                enc = tokenizer(
+                    [prompts[i] for i in chunk],
+                    padding=True,
+                    truncation=True,
+                    max_length=max_input_tokens,
+                    return_tensors="pt",
+                ).to(device)
+                out = model.generate(
+                    **enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1
+                )
+                texts = tokenizer.batch_decode(out, skip_special_tokens=True)
+                outputs.update({i: t.strip() for i, t in zip(chunk, texts, strict=True)})
+    finally:
+        tokenizer.truncation_side = saved_side
+    return [outputs[i] for i in range(len(prompts))]
+
+
+# --------------------------------------------------------------------------------------------
+# 4. A training set of prompt -> completion pairs
+# --------------------------------------------------------------------------------------------
+
+
+def prompt_completion_pairs(rows: Any, templates: Sequence[str], seed: int = 0) -> Any:
+    """Turn a dataset of ``dialogue``/``summary`` rows into ``prompt``/``completion`` pairs.
+
+    Every row gets one template drawn at random (seeded), so the model sees the task in
+    several phrasings, as in FLAN. Returns a ``datasets.Dataset`` with the columns ``prompt``,
+    ``completion`` and ``template`` (the index of the phrasing used).
+    """
+    from datasets import Dataset
+
+    if not templates:
+        raise ValueError("give at least one template")
+    rng = random.Random(seed)
+    picks = [rng.randrange(len(templates)) for _ in range(len(rows))]
+    return Dataset.from_dict(
+        {
+            "prompt": [
+                render(templates[t], d) for t, d in zip(picks, rows["dialogue"], strict=True)
+            ],
+            "completion": list(rows["summary"]),
+            "template": picks,
+        }
+    )
+
+
+def tokenize_pairs(
+    pairs: Any, tokenizer: Any, max_source_tokens: int, max_target_tokens: int
+) -> Any:
+    """Token ids for a seq2seq model: ``input_ids`` from the prompt, ``labels`` from the
+    completion (each truncated to its maximum; padding is left to the data collator)."""
+
+    def encode(batch: dict[str, list[str]]) -> dict[str, list[list[int]]]:
+        enc = tokenizer(batch["prompt"], truncation=True, max_length=max_source_tokens)
+        labels = tokenizer(
+            text_target=batch["completion"], truncation=True, max_length=max_target_tokens
+        )
+        return {
+            "input_ids": enc["input_ids"],
+            "attention_mask": enc["attention_mask"],
+            "labels": labels["input_ids"],
+        }
+
+    return pairs.map(encode, batched=True, remove_columns=pairs.column_names)
+
+
+def subset_sizes(n_train: int, fractions: Sequence[float]) -> list[int]:
+    """Numbers of training examples for the data-size ablation: ``fraction * n_train`` rounded,
+    at least 1, without repeats, smallest first."""
+    if n_train < 1:
+        raise ValueError("the training set is empty")
+    for f in fractions:
+        if not 0 < f <= 1:
+            raise ValueError(f"fractions must lie in (0, 1], got {f}")
+    return sorted({max(1, min(n_train, round(f * n_train))) for f in fractions})
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Full fine-tuning with Seq2SeqTrainer
+# --------------------------------------------------------------------------------------------
+
+#: Model families whose released checkpoints overflow in float16 (trained in bfloat16).
+FP16_UNSAFE_MODEL_TYPES = frozenset({"t5", "mt5", "umt5", "longt5"})
+
+
+def mixed_precision(profile: Profile, model_type: str) -> dict[str, bool]:
+    """``fp16`` / ``bf16`` flags for the Trainer: the profile's, except float16 for T5.
+
+    T5 and FLAN-T5 were pretrained in bfloat16. In float16 (whose largest number is 65,504)
+    their feed-forward activations overflow to inf and the loss becomes NaN, so where the GPU
+    has no bfloat16 (a T4) a T5 model is trained in float32 instead.
+    """
+    if profile.fp16 and model_type in FP16_UNSAFE_MODEL_TYPES:
+        return {"fp16": False, "bf16": False}
+    return {"fp16": profile.fp16, "bf16": profile.bf16}
+
+
+def training_arguments(
+    profile: Profile,
+    *,
+    model_type: str,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    output_dir: str | None = None,
+    warmup_share: float = 0.1,
+    logging_steps: int | None = None,
+) -> Any:
+    """``Seq2SeqTrainingArguments`` for one run: a fixed number of optimizer ``steps``, linear
+    warm-up over ``warmup_share`` of them then linear decay, no checkpoints, no trackers."""
+    from transformers import Seq2SeqTrainingArguments
+
+    return Seq2SeqTrainingArguments(
+        # Nothing is written there: no checkpoints (save_strategy="no") and no trackers.
+        output_dir=output_dir or str(Path(tempfile.gettempdir()) / "course-trainer-output"),
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        weight_decay=0.01,
+        warmup_steps=math.ceil(warmup_share * steps),
+        lr_scheduler_type="linear",
+        optim="adamw_torch",
+        logging_steps=logging_steps or max(1, steps // 20),
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        use_cpu=profile.device == "cpu",
+        gradient_checkpointing=profile.gradient_checkpointing,
+        dataloader_num_workers=0,
+        **mixed_precision(profile, model_type),
+    )
+
+
+@dataclass
+class FineTuneResult:
+    """A fine-tuned model and what its training measured."""
+
+    model: Any
+    train_examples: int
+    steps: int
+    seconds: float
+    losses: list[tuple[int, float]] = field(default_factory=list)  # (step, mean training loss)
+    precision: str = "float32"
+
+
+def _use_bar_only_progress(trainer: Any) -> None:
+    """Give ``trainer`` a plain tqdm progress bar that prints no log lines.
+
+    In Jupyter the Trainer's default is an HTML table of every logged loss, which ignores
+    ``TQDM_DISABLE`` and fills executed notebooks; the bar alone is enough here (the notebook
+    plots the losses), and the course runner switches it off with ``TQDM_DISABLE=1``.
+    """
+    from transformers.trainer_callback import ProgressCallback
+    from transformers.utils.notebook import NotebookProgressCallback
+
+    class BarOnly(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            return None
+
+    removed = [trainer.pop_callback(c) for c in (NotebookProgressCallback, ProgressCallback)]
+    if any(r is not None for r in removed):
+        trainer.add_callback(BarOnly)
+
+
+def fine_tune(
+    model_name: str,
+    tokenizer: Any,
+    pairs: Any,
+    profile: Profile,
+    *,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    max_source_tokens: int,
+    max_target_tokens: int,
+    seed: int = 0,
+) -> FineTuneResult:
+    """Fully fine-tune a fresh copy of ``model_name`` on prompt/completion ``pairs``.
+
+    Every parameter is trained (no PEFT) for exactly ``steps`` optimizer steps of
+    ``batch_size`` examples, reshuffling ``pairs`` every epoch; so runs on different amounts
+    of data cost the same. Returns the model (on the profile's device, in eval mode).
+    """
+    import torch
+    from transformers import (
+        AutoModelForSeq2SeqLM,
+        DataCollatorForSeq2Seq,
+        Seq2SeqTrainer,
+        set_seed,
+    )
+
+    set_seed(seed)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_name, dtype=torch.float32)
+    args = training_arguments(
+        profile,
+        model_type=model.config.model_type,
+        steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+    )
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=args,
+        train_dataset=tokenize_pairs(pairs, tokenizer, max_source_tokens, max_target_tokens),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+        processing_class=tokenizer,
+    )
+    _use_bar_only_progress(trainer)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    precision = "bfloat16" if args.bf16 else "float16" if args.fp16 else "float32"
+    del trainer  # free the optimizer state now (it is as large as the model, twice over)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    model.eval()
+    return FineTuneResult(model, len(pairs), steps, seconds, losses, precision)
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Scoring and looking at the outputs
+# --------------------------------------------------------------------------------------------
+
+
+def rouge_means(
+    metric: Any, predictions: Sequence[str], references: Sequence[str]
+) -> dict[str, float]:
+    """Mean ROUGE-1/2/L F-measures from an ``evaluate`` ROUGE metric.
+
+    Asks for per-example scores (``use_aggregator=False``) and averages them, so the Hub's
+    metric (whose default aggregate is a bootstrap median) and the course's local module give
+    the same numbers.
+    """
+    scores = metric.compute(
+        predictions=list(predictions), references=list(references), use_aggregator=False
+    )
+    return {name: sum(scores[name]) / max(len(scores[name]), 1) for name in ROUGE_TYPES}
+
+
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")
+
+
+def invented_names(prediction: str, source: str) -> list[str]:
+    """Capitalised words of ``prediction`` that occur in ``source`` in no case at all.
+
+    A cheap detector of made-up names, places and days (a sentence-initial "The" is not
+    flagged when "the" occurs in the source). ROUGE gives a summary with one wrong name
+    almost full marks; this check does not.
+    """
+    source_words = {w.lower() for w in re.findall(r"[A-Za-z]+", source)}
+    return [w for w in _CAPITALISED.findall(prediction) if w.lower() not in source_words]
+
+
+def one_line(text: str, max_chars: int | None = None) -> str:
+    """``text`` on one line (turns separated by " / "), shortened to ``max_chars``."""
+    flat = " / ".join(line.strip() for line in text.splitlines() if line.strip())
+    if max_chars is not None and len(flat) > max_chars:
+        flat = flat[: max_chars - 1].rstrip() + "…"
+    return flat
+
+
+def side_by_side(rows: Any, outputs: dict[str, Sequence[str]], n: int, max_chars: int = 300) -> Any:
+    """A ``pandas.DataFrame``: the first ``n`` dialogues, their human summary and each
+    method's output (``outputs`` maps a column name to one prediction per row)."""
+    import pandas as pd
+
+    n = min(n, len(rows))
+    table: dict[str, list[str]] = {
+        "dialogue": [one_line(rows[i]["dialogue"], max_chars) for i in range(n)],
+        "human summary": [rows[i]["summary"] for i in range(n)],
+    }
+    for name, predictions in outputs.items():
+        table[name] = [predictions[i] for i in range(n)]
+    return pd.DataFrame(table)

@@ -1,0 +1,36 @@
+"""Every notebook is committed clean and follows the course's anatomy."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from course_utils import badges, catalog, paths
+
+NOTEBOOKS = sorted(paths.notebooks_dir().glob("*.ipynb"))
+
+
+def test_there_are_notebooks_and_names_are_numbered():
+    assert NOTEBOOKS
+    for path in NOTEBOOKS:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_clean_and_well_formed(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs for c in code), "committed with outputs"
+    assert all(c.execution_count is None for c in code), "committed with execution counts"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell must be tagged 'parameters'"
+    assert re.search(r"^PROFILE = \"auto\"", tagged[0].source, re.M)
+    assert re.search(r"^SEED = \d+", tagged[0].source, re.M)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert badges.badge_url(path) in first.source
+    assert path.stem in catalog.NOTEBOOKS, "every notebook has a catalogue entry"
+    assert f'"{path.stem}"' in "".join(c.source for c in code), "setup() names its notebook"

@@ -1,0 +1,262 @@
+"""course_utils.instruction_tuning: templates, prompts, pairs, precision, scoring, fine-tuning."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_utils import data, paths
+from course_utils import instruction_tuning as it
+from course_utils.metrics import load_rouge_metric, rouge_scores
+from course_utils.profiles import Profile
+
+CPU = Profile("mini", "cpu", "float32", False, True, "CPU only")
+T4 = Profile("t4", "cuda", "float16", True, False, "Tesla T4")
+A100 = Profile("t4", "cuda", "bfloat16", True, False, "NVIDIA A100")
+
+ROWS = [
+    {
+        "dialogue": "Ann: Hi Bob.\nBob: Hello there, Ann, how are you today?",
+        "summary": "Greetings.",
+    },
+    {"dialogue": "Cy: Lunch?\nDi: Yes.", "summary": "Cy and Di will have lunch."},
+    {"dialogue": "Ed: The bus is late again.\nFay: Take a taxi.", "summary": "Ed's bus is late."},
+]
+
+
+@pytest.fixture(scope="module")
+def dialogues():
+    return data.load("dialogue_summaries", "mini")
+
+
+@pytest.fixture(scope="module")
+def mini_seq2seq(mini_report):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    path = str(paths.models_dir() / "mini-seq2seq")
+    return path, AutoModelForSeq2SeqLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+# ----- templates and the FLAN mixture --------------------------------------------------------
+
+
+def test_templates_are_distinct_phrasings_with_one_slot():
+    assert len(it.TEMPLATES) >= 3
+    assert len(set(it.TEMPLATES)) == len(it.TEMPLATES)
+    for template in it.TEMPLATES:
+        assert template.count("{dialogue}") == 1
+        assert it.render(template, "A: hi") == template.replace("{dialogue}", "A: hi")
+
+
+def test_render_rejects_a_template_without_slot():
+    with pytest.raises(ValueError, match="dialogue"):
+        it.render("Summarize this.", "A: hi")
+
+
+def test_render_leaves_other_braces_alone():
+    assert it.render("{dialogue} {x}", "A: {y}") == "A: {y} {x}"
+
+
+def test_flan_mixture_figures_from_the_course_material():
+    tasks = {c.name: c.tasks for c in it.FLAN_MIXTURE}
+    assert tasks == {"T0-SF": 193, "Muffin": 80, "CoT (reasoning)": 9, "Natural Instructions": 1554}
+    assert sum(tasks.values()) == 1836
+
+
+# ----- shots and prompts ---------------------------------------------------------------------
+
+
+def test_zero_shot_prompt_is_the_rendered_template():
+    assert it.build_prompt("A: hi", it.TEMPLATES[1]) == it.render(it.TEMPLATES[1], "A: hi")
+
+
+def test_few_shot_prompt_shows_solved_examples_then_the_query():
+    template = it.TEMPLATES[0]
+    prompt = it.build_prompt("Q: query?", template, ROWS[:2])
+    assert prompt == it.SHOT_SEPARATOR.join(
+        [
+            it.render(template, ROWS[0]["dialogue"]) + " Greetings.",
+            it.render(template, ROWS[1]["dialogue"]) + " Cy and Di will have lunch.",
+            it.render(template, "Q: query?"),
+        ]
+    )
+
+
+def test_pick_shots_is_reproducible_short_and_nested():
+    assert it.pick_shots(ROWS, 0) == []
+    assert it.pick_shots(ROWS, 2, seed=1) == it.pick_shots(ROWS, 2, seed=1)
+    assert it.pick_shots(ROWS, 2) == it.pick_shots(ROWS, 3)[:2]
+    assert [s["summary"] for s in it.pick_shots(ROWS, 3)] == [
+        "Cy and Di will have lunch.",
+        "Ed's bus is late.",
+        "Greetings.",
+    ]  # shortest dialogue first
+    with pytest.raises(ValueError):
+        it.pick_shots(ROWS, 4)
+    with pytest.raises(ValueError):
+        it.pick_shots(ROWS, -1)
+
+
+def test_pick_shots_from_a_dataset(dialogues):
+    shots = it.pick_shots(dialogues["train"], 3, seed=0)
+    assert len(shots) == 3
+    assert set(shots[0]) == {"dialogue", "summary"}
+    train_summaries = set(dialogues["train"]["summary"])
+    assert all(s["summary"] in train_summaries for s in shots)
+
+
+# ----- training pairs ------------------------------------------------------------------------
+
+
+def test_prompt_completion_pairs_mix_templates_reproducibly(dialogues):
+    train = dialogues["train"]
+    pairs = it.prompt_completion_pairs(train, it.TEMPLATES, seed=0)
+    assert pairs.column_names == ["prompt", "completion", "template"]
+    assert len(pairs) == len(train)
+    assert pairs["completion"] == train["summary"]
+    for row, source in zip(pairs, train, strict=True):
+        assert row["prompt"] == it.render(it.TEMPLATES[row["template"]], source["dialogue"])
+    assert set(pairs["template"]) == set(range(len(it.TEMPLATES)))
+    assert pairs["template"] == it.prompt_completion_pairs(train, it.TEMPLATES, seed=0)["template"]
+    assert pairs["template"] != it.prompt_completion_pairs(train, it.TEMPLATES, seed=1)["template"]
+    with pytest.raises(ValueError):
+        it.prompt_completion_pairs(train, [], seed=0)
+
+
+def test_tokenize_pairs_truncates_prompt_and_completion(mini_seq2seq, dialogues):
+    _, _, tokenizer = mini_seq2seq
+    pairs = it.prompt_completion_pairs(dialogues["train"].select(range(8)), it.TEMPLATES)
+    full = it.tokenize_pairs(pairs, tokenizer, 1000, 1000)
+    assert full.column_names == ["input_ids", "attention_mask", "labels"]
+    assert full[0]["labels"] == tokenizer(text_target=pairs[0]["completion"])["input_ids"]
+    assert full[0]["labels"][-1] == tokenizer.eos_token_id
+    short = it.tokenize_pairs(pairs, tokenizer, 16, 5)
+    assert max(len(r["input_ids"]) for r in short) == 16
+    assert max(len(r["labels"]) for r in short) == 5
+
+
+def test_subset_sizes():
+    assert it.subset_sizes(240, [0.1, 0.3, 1.0]) == [24, 72, 240]
+    assert it.subset_sizes(240, [1.0, 0.1, 0.1]) == [24, 240]  # sorted, no repeats
+    assert it.subset_sizes(10, [0.001]) == [1]  # at least one example
+    for bad in ([0.0], [1.5], [-0.1]):
+        with pytest.raises(ValueError):
+            it.subset_sizes(240, bad)
+    with pytest.raises(ValueError):
+        it.subset_sizes(0, [0.5])
+
+
+# ----- precision and training arguments ------------------------------------------------------
+
+
+def test_mixed_precision_never_uses_float16_for_t5():
+    assert it.mixed_precision(T4, "t5") == {"fp16": False, "bf16": False}
+    assert it.mixed_precision(T4, "mistral") == {"fp16": True, "bf16": False}
+    assert it.mixed_precision(A100, "t5") == {"fp16": False, "bf16": True}
+    assert it.mixed_precision(CPU, "t5") == {"fp16": False, "bf16": False}
+
+
+def test_training_arguments_on_cpu():
+    args = it.training_arguments(
+        CPU, model_type="t5", steps=50, batch_size=4, learning_rate=1e-3, seed=3
+    )
+    assert args.use_cpu and not args.fp16 and not args.bf16
+    assert args.max_steps == 50 and args.per_device_train_batch_size == 4
+    assert args.learning_rate == 1e-3 and args.seed == 3
+    assert args.warmup_steps == 5 and args.logging_steps == 2
+    assert getattr(args.save_strategy, "value", args.save_strategy) == "no"
+    assert args.report_to in ([], ["none"], "none", None)
+    assert not args.gradient_checkpointing
+
+
+# ----- scoring and display -------------------------------------------------------------------
+
+
+def test_rouge_means_equals_the_course_rouge():
+    metric = load_rouge_metric()
+    predictions = ["the cat sat on the mat", "a dog", ""]
+    references = ["the cat lay on the mat", "the dog barked", "nothing here"]
+    means = it.rouge_means(metric, predictions, references)
+    expected = rouge_scores(predictions, references)
+    assert means == pytest.approx(expected, abs=1e-12)
+
+
+def test_invented_names():
+    dialogue = "Grace: I can't come on Sunday.\nFarid: Oh, what happened?"
+    assert it.invented_names("Grace cancels the plan with Farid on Sunday.", dialogue) == []
+    assert it.invented_names("Umar cancels the plan with Farid on Monday.", dialogue) == [
+        "Umar",
+        "Monday",
+    ]
+    assert it.invented_names("What happened to Grace?", dialogue) == []  # "what" is there
+    assert it.invented_names("#Person1# asks #Person2# for help.", "#Person1#: Help!") == []
+
+
+def test_one_line_and_side_by_side():
+    assert it.one_line("A: hi\n\nB: hello\n") == "A: hi / B: hello"
+    assert it.one_line("abcdefghij", max_chars=5) == "abcd…"
+    table = it.side_by_side(ROWS, {"model": ["x", "y", "z"]}, n=2)
+    assert list(table.columns) == ["dialogue", "human summary", "model"]
+    assert len(table) == 2 and table["model"].tolist() == ["x", "y"]
+    assert "\n" not in table["dialogue"][0]
+
+
+# ----- generation and fine-tuning with the mini model ----------------------------------------
+
+
+def test_generate_keeps_the_order_of_prompts_of_any_length(mini_seq2seq):
+    from course_utils.mini import tasks
+
+    _, model, tokenizer = mini_seq2seq
+    examples = [e for t in ("capital", "add", "antonym") for e in tasks.examples(t, "test", 4)]
+    side = tokenizer.truncation_side
+    answers = it.generate(
+        model,
+        tokenizer,
+        [e.prompt for e in examples],
+        max_input_tokens=64,
+        max_new_tokens=6,
+        batch_size=5,
+    )
+    assert tokenizer.truncation_side == side
+    hits = sum(a == e.target for a, e in zip(answers, examples, strict=True))
+    assert hits >= 0.9 * len(examples)
+    assert it.generate(model, tokenizer, [], max_input_tokens=8, max_new_tokens=2) == []
+
+
+def test_generate_cuts_long_prompts_from_the_start(mini_seq2seq):
+    from course_utils.mini import tasks
+
+    _, model, tokenizer = mini_seq2seq
+    example = tasks.examples("capital", "test", 1)[0]
+    padded = "filler words " * 200 + example.prompt
+    [answer] = it.generate(model, tokenizer, [padded], max_input_tokens=24, max_new_tokens=6)
+    assert answer == example.target
+
+
+def test_fine_tune_a_few_steps(mini_seq2seq, dialogues):
+    from transformers import AutoModelForSeq2SeqLM
+
+    path, _, tokenizer = mini_seq2seq
+    pairs = it.prompt_completion_pairs(dialogues["train"].select(range(8)), it.TEMPLATES)
+    result = it.fine_tune(
+        path,
+        tokenizer,
+        pairs,
+        CPU,
+        steps=3,
+        batch_size=4,
+        learning_rate=1e-3,
+        max_source_tokens=64,
+        max_target_tokens=16,
+    )
+    assert result.train_examples == 8 and result.steps == 3
+    assert result.precision == "float32"
+    assert [step for step, _ in result.losses] == [1, 2, 3]
+    assert all(loss > 0 for _, loss in result.losses)
+    assert not result.model.training
+    before = AutoModelForSeq2SeqLM.from_pretrained(path)
+    changed = any(
+        (a - b).abs().max() > 0
+        for a, b in zip(result.model.parameters(), before.parameters(), strict=True)
+    )
+    assert changed, "full fine-tuning must change the weights"

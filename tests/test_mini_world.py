@@ -1,0 +1,149 @@
+"""The offline mini world: deterministic data, disjoint splits, tokenizers, the mini models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+from course_utils import data, paths
+from course_utils.evaluation import generate_answers
+from course_utils.mini import corpora, tasks
+from course_utils.mini.build import DECODER_DIR, SEQ2SEQ_DIR
+
+
+def test_same_seed_gives_identical_examples():
+    for name in tasks.TASKS:
+        assert tasks.examples(name, "train", 50, seed=3) == tasks.examples(name, "train", 50, seed=3)
+    assert tasks.examples("capital", "train", 50, 1) != tasks.examples("capital", "train", 50, 2)
+    assert corpora.generate() == corpora.generate()
+
+
+@pytest.mark.parametrize("name", sorted(tasks.TASKS))
+def test_splits_are_disjoint(name):
+    prompts = {s: {e.prompt for e in tasks.examples(name, s, 400, 0)} for s in tasks.SPLITS}
+    assert not prompts["train"] & prompts["test"]
+    assert not prompts["train"] & prompts["validation"]
+    assert not prompts["validation"] & prompts["test"]
+    for split, found in prompts.items():
+        assert all(tasks.split_of(p) == split for p in found)
+
+
+def test_each_task_has_several_phrasings_and_at_least_six_core_tasks():
+    assert len(tasks.CORE_TASKS) >= 6
+    assert set(tasks.NEW_TASKS).isdisjoint(tasks.CORE_TASKS)
+    assert all(len(t.phrasings) >= 3 for t in tasks.TASKS.values())
+
+
+def test_committed_data_is_exactly_what_the_generators_write(tmp_path):
+    corpora.write_all(tmp_path)
+    for path in sorted(tmp_path.rglob("*.jsonl")):
+        committed = paths.data_dir() / path.relative_to(tmp_path)
+        assert committed.read_text() == path.read_text(), f"{committed} is stale: build-data"
+
+
+SCHEMAS = {
+    "dialogue_summaries": ({"id", "dialogue", "summary", "topic"}, 200),
+    "instructions": ({"instruction", "input", "output"}, 300),
+    "preferences": ({"prompt", "chosen", "rejected", "kind", "task"}, 300),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_bundled_file_schema_size_and_card(name):
+    fields, minimum = SCHEMAS[name]
+    folder = paths.data_dir() / name
+    total = 0
+    for path in folder.glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            assert set(row) == fields
+            assert all(isinstance(v, str) for v in row.values())
+            total += 1
+    assert total >= minimum
+    assert (folder / "README.md").exists()
+    loaded = data.load(name, "mini")
+    assert "train" in loaded and "test" in loaded
+    assert set(loaded["train"].column_names) == fields
+
+
+def test_preferences_differ_in_a_learnable_way():
+    rows = corpora.generate()["preferences"]["train"]
+    assert all(r["chosen"] != r["rejected"] for r in rows)
+    kinds = {r["kind"] for r in rows}
+    assert kinds == {"format", "correctness"}
+    train_prompts = {r["prompt"] for r in rows}
+    test_prompts = {r["prompt"] for r in corpora.generate()["preferences"]["test"]}
+    assert not train_prompts & test_prompts
+
+
+def _models(folder: str):
+    path = paths.models_dir() / folder
+    auto = AutoModelForSeq2SeqLM if folder == SEQ2SEQ_DIR else AutoModelForCausalLM
+    return auto.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+def test_report_meets_the_accuracy_bars(mini_report):
+    assert min(mini_report["seq2seq"]["accuracy"].values()) >= 0.95, mini_report["seq2seq"]
+    assert min(mini_report["decoder"]["accuracy"].values()) >= 0.90, mini_report["decoder"]
+    assert set(mini_report["seq2seq"]["accuracy"]) == set(tasks.CORE_TASKS)
+    for kind in ("seq2seq", "decoder"):
+        card = (Path(mini_report[kind]["path"]) / "README.md").read_text()
+        assert f"{mini_report[kind]['parameters']:,}" in card
+        for task, acc in mini_report[kind]["accuracy"].items():
+            assert f"| {task} | {acc:.3f} |" in card
+
+
+def test_no_unknown_tokens_in_any_course_text(mini_report):
+    texts = corpora.all_texts()
+    for name in tasks.TASKS:
+        texts += [t for e in tasks.examples(name, "train", 200, 0) for t in (e.prompt, e.target)]
+    for folder in (SEQ2SEQ_DIR, DECODER_DIR):
+        tokenizer = AutoTokenizer.from_pretrained(paths.models_dir() / folder)
+        unk = tokenizer.unk_token_id
+        assert all(unk not in ids for ids in tokenizer(texts).input_ids)
+
+
+def test_tokenizer_conventions(mini_report):
+    seq = AutoTokenizer.from_pretrained(paths.models_dir() / SEQ2SEQ_DIR)
+    assert (seq.pad_token_id, seq.eos_token_id, seq.unk_token_id) == (0, 1, 2)
+    assert seq("Paris").input_ids[-1] == seq.eos_token_id
+    dec = AutoTokenizer.from_pretrained(paths.models_dir() / DECODER_DIR)
+    assert dec.eos_token_id not in dec("Paris").input_ids
+    assert "{% generation %}" in dec.chat_template
+    assert len(dec) == max(dec.get_vocab().values()) + 1
+
+
+FIXED = [
+    ("What is the capital of Norway?", "Oslo"),
+    ("What is 3 plus 4?", "7"),
+    ("Give an antonym of hot.", "cold"),
+    ("Who is mentioned here? Maria bought a tent at the market.", "Maria"),
+]
+
+
+@pytest.mark.parametrize("folder", [SEQ2SEQ_DIR, DECODER_DIR])
+def test_models_load_offline_and_answer(mini_report, folder):
+    model, tokenizer = _models(folder)
+    answers = generate_answers(model, tokenizer, [q for q, _ in FIXED])
+    assert answers == [a for _, a in FIXED]
+
+
+def test_trl_does_not_double_eos(mini_report, tmp_path):
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = _models(DECODER_DIR)
+    rows = {"prompt": ["What is 3 plus 4?"], "completion": ["7"]}
+    trainer = SFTTrainer(
+        model=model,
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_dict(rows),
+        args=SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to=[],
+                       max_steps=1, gradient_checkpointing=False),
+    )
+    ids = trainer.train_dataset[0]["input_ids"]
+    assert ids.count(tokenizer.eos_token_id) == 1
+    assert ids[-1] == tokenizer.eos_token_id

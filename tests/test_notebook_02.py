@@ -1,0 +1,44 @@
+"""Notebook 02 (instruction tuning) executed through the runner in the mini profile."""
+
+from __future__ import annotations
+
+import json
+import re
+
+STEM = "02_flan_t5_instruction_tuning"
+
+
+def _results(course_run) -> dict:
+    return json.loads((course_run / f"{STEM}.results.json").read_text())
+
+
+def test_02_records_every_result(course_run):
+    r = _results(course_run)
+    for name in (
+        "rouge1_zero_shot",
+        "rouge1_one_shot",
+        "rouge1_few_shot",
+        "rouge1_finetuned",
+        "rouge2_finetuned",
+        "rougeL_finetuned",
+    ):
+        assert 0.0 <= r[name] <= 1.0, name
+    assert len([n for n in r if re.fullmatch(r"rouge1_n\d+", n)]) >= 2
+    for figure in ("training_loss", "data_size_ablation", "rouge_by_method"):
+        assert (course_run / "figures" / STEM / f"{figure}.png").exists(), figure
+
+
+def test_02_fine_tuning_beats_zero_shot_prompting(course_run):
+    r = _results(course_run)
+    assert r["rouge1_finetuned"] - r["rouge1_zero_shot"] >= 0.2
+    assert r["rouge1_finetuned"] > r["rouge1_few_shot"]
+
+
+def test_02_more_training_data_scores_higher(course_run):
+    r = _results(course_run)
+    ablation = {
+        int(n[len("rouge1_n") :]): v for n, v in r.items() if re.fullmatch(r"rouge1_n\d+", n)
+    }
+    smallest, largest = min(ablation), max(ablation)
+    assert largest > smallest
+    assert ablation[largest] > ablation[smallest]
