@@ -54,7 +54,9 @@ def pinned_versions() -> dict[str, str]:
 
 def package_checks() -> list[Check]:
     pins = pinned_versions()
-    checks = [Check("python", "OK" if sys.version_info >= (3, 10) else "FAIL", sys.version.split()[0])]
+    checks = [
+        Check("python", "OK" if sys.version_info >= (3, 10) else "FAIL", sys.version.split()[0])
+    ]
     for module, dist in PACKAGES.items():
         try:
             importlib.import_module(module)
@@ -82,8 +84,13 @@ def accelerator_checks() -> list[Check]:
     bf16 = torch.cuda.is_bf16_supported()
     return [
         Check("GPU", "OK", f"{props.name}, {props.total_memory / 2**30:.1f} GiB"),
-        Check("bf16", "OK", "supported: training uses bf16" if bf16
-              else "not supported (e.g. a T4): training uses fp16"),
+        Check(
+            "bf16",
+            "OK",
+            "supported: training uses bf16"
+            if bf16
+            else "not supported (e.g. a T4): training uses fp16",
+        ),
     ]
 
 
@@ -98,8 +105,13 @@ def mini_model_checks(load: bool) -> list[Check]:
 
     report = current_report()
     if report is None:
-        return [Check("mini models", "FAIL",
-                      f"not built in {paths.models_dir()}: run `python -m course_utils build-mini`")]
+        return [
+            Check(
+                "mini models",
+                "FAIL",
+                f"not built in {paths.models_dir()}: run `python -m course_utils build-mini`",
+            )
+        ]
     checks = [Check("mini models", "OK", f"built in {paths.models_dir()}")]
     if not load:
         return checks

@@ -47,7 +47,7 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def l2sp_penalty(model: torch.nn.Module, anchor: dict[str, torch.Tensor], strength: float):
-    """strength * sum over weights of (theta - theta_0)^2: the further from the start, the dearer."""
+    """strength * sum of (theta - theta_0)^2 over the weights: moving away costs more and more."""
     total = sum(((p - anchor[n]) ** 2).sum() for n, p in model.named_parameters() if n in anchor)
     return strength * total
 
@@ -57,7 +57,11 @@ def add_lora(model, rank: int, alpha: float, targets: list[str] | str):
     from peft import LoraConfig, TaskType, get_peft_model
 
     config = LoraConfig(
-        r=rank, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0, bias="none",
+        r=rank,
+        lora_alpha=alpha,
+        target_modules=targets,
+        lora_dropout=0.0,
+        bias="none",
         task_type=TaskType.SEQ_2_SEQ_LM,
     )
     return get_peft_model(model, config)
@@ -128,8 +132,14 @@ def run_method(
 
     start = time.perf_counter()
     log = train(
-        model, tokenizer, batches, steps=steps, lr=lr, extra_loss=extra,
-        evaluate=lambda step: evaluator(model), eval_every=eval_every or steps,
+        model,
+        tokenizer,
+        batches,
+        steps=steps,
+        lr=lr,
+        extra_loss=extra,
+        evaluate=lambda step: evaluator(model),
+        eval_every=eval_every or steps,
     )
     return MethodResult(
         name=name,
@@ -143,4 +153,6 @@ def run_method(
 def answers_table(models: dict[str, object], tokenizer, prompts: list[str]) -> list[dict[str, str]]:
     """Each model's greedy answer to each prompt, one row per prompt."""
     columns = {name: generate_answers(m, tokenizer, prompts) for name, m in models.items()}
-    return [{"prompt": p, **{name: columns[name][i] for name in models}} for i, p in enumerate(prompts)]
+    return [
+        {"prompt": p, **{name: columns[name][i] for name in models}} for i, p in enumerate(prompts)
+    ]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 from course_utils import paths
@@ -23,8 +23,11 @@ def _pins(lines) -> dict[str, str]:
 
 def test_pyproject_environment_and_lock_agree():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = _pins(project["dependencies"] + project["optional-dependencies"]["cpu"]
-                     + project["optional-dependencies"]["lab"])
+    declared = _pins(
+        project["dependencies"]
+        + project["optional-dependencies"]["cpu"]
+        + project["optional-dependencies"]["lab"]
+    )
     lock = _pins((ROOT / "constraints-cpu.txt").read_text().splitlines())
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
@@ -32,7 +35,9 @@ def test_pyproject_environment_and_lock_agree():
     assert declared, "pyproject declares exact pins"
     for name, version in declared.items():
         assert lock.get(name) == version, f"{name}: pyproject {version}, lock {lock.get(name)}"
-        assert conda_env.get(name) == version, f"{name}: pyproject {version}, env {conda_env.get(name)}"
+        assert conda_env.get(name) == version, (
+            f"{name}: pyproject {version}, env {conda_env.get(name)}"
+        )
     assert set(conda_env) == set(declared)
     assert "python=3.11" in env["dependencies"]
 

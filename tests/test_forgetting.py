@@ -11,9 +11,18 @@ from course_utils.mini import tasks
 
 def tiny_t5() -> T5ForConditionalGeneration:
     torch.manual_seed(0)
-    config = T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=1,
-                      num_decoder_layers=1, num_heads=2, decoder_start_token_id=0)
-    return T5ForConditionalGeneration(config)
+    config = T5Config(
+        vocab_size=64,
+        d_model=16,
+        d_kv=4,
+        d_ff=32,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+        dropout_rate=0.0,
+    )
+    return T5ForConditionalGeneration(config).eval()
 
 
 def test_replay_batches_mix_the_requested_share():
@@ -42,7 +51,9 @@ def test_lora_trains_few_parameters_and_disabled_adapter_is_the_base():
     ids = torch.tensor([[3, 4, 5, 1]])
     before = model(input_ids=ids, decoder_input_ids=ids).logits
     wrapped = forgetting.add_lora(model, rank=2, alpha=4, targets=["q", "v"])
-    assert forgetting.trainable_parameters(wrapped) < 0.2 * sum(p.numel() for p in model.parameters())
+    assert forgetting.trainable_parameters(wrapped) < 0.2 * sum(
+        p.numel() for p in model.parameters()
+    )
     with torch.no_grad():
         for name, p in wrapped.named_parameters():
             if "lora_B" in name:
@@ -51,4 +62,4 @@ def test_lora_trains_few_parameters_and_disabled_adapter_is_the_base():
     assert not torch.allclose(changed, before)
     with wrapped.disable_adapter():
         restored = wrapped(input_ids=ids, decoder_input_ids=ids).logits
-    assert torch.equal(restored, before)
+    assert (restored - before).abs().max().item() < 1e-5, (restored - before).abs().max()

@@ -16,7 +16,9 @@ from course_utils.mini.build import DECODER_DIR, SEQ2SEQ_DIR
 
 def test_same_seed_gives_identical_examples():
     for name in tasks.TASKS:
-        assert tasks.examples(name, "train", 50, seed=3) == tasks.examples(name, "train", 50, seed=3)
+        assert tasks.examples(name, "train", 50, seed=3) == tasks.examples(
+            name, "train", 50, seed=3
+        )
     assert tasks.examples("capital", "train", 50, 1) != tasks.examples("capital", "train", 50, 2)
     assert corpora.generate() == corpora.generate()
 
@@ -141,8 +143,14 @@ def test_trl_does_not_double_eos(mini_report, tmp_path):
         model=model,
         processing_class=tokenizer,
         train_dataset=Dataset.from_dict(rows),
-        args=SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to=[],
-                       max_steps=1, gradient_checkpointing=False),
+        args=SFTConfig(
+            output_dir=str(tmp_path),
+            use_cpu=True,
+            bf16=False,
+            report_to=[],
+            max_steps=1,
+            gradient_checkpointing=False,
+        ),
     )
     ids = trainer.train_dataset[0]["input_ids"]
     assert ids.count(tokenizer.eos_token_id) == 1

@@ -254,7 +254,7 @@ def _wrong_answer(example: T.Example, rng: random.Random) -> str:
         "antonym": [w for pair in V.ANTONYMS.items() for w in pair],
         "add": [str(i) for i in range(19)],
         "name": list(V.NAMES),
-        "category": [w for ws in V.CATEGORIES.values() for w in ws],
+        "category": list(V.CATEGORIES),
         "sentiment": ["positive", "negative"],
     }[example.task]
     return rng.choice([w for w in pool if w != example.target])

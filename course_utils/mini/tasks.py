@@ -101,10 +101,10 @@ def _draw_add(rng: random.Random) -> tuple[dict[str, str], str]:
 
 def _draw_category(rng: random.Random) -> tuple[dict[str, str], str]:
     category, *others = rng.sample(sorted(V.CATEGORIES), 3)
-    answer = rng.choice(V.CATEGORIES[category])
-    options = [answer] + [rng.choice(V.CATEGORIES[o]) for o in others]
+    word = rng.choice(V.CATEGORIES[category])
+    options = [category, *others]
     rng.shuffle(options)
-    return {"category": category, "options": ", ".join(options)}, answer
+    return {"word": word, "options": ", ".join(options[:-1]) + " or " + options[-1]}, category
 
 
 def _draw_capital(rng: random.Random) -> tuple[dict[str, str], str]:
@@ -177,11 +177,12 @@ TASKS: dict[str, Task] = {
         ),
         Task(
             "category",
-            "the word of a given category among three",
+            "which of three listed categories a word belongs to",
             (
-                "Which word is in the category {category}: {options}?",
-                "Pick the {category} from this list: {options}.",
-                "{options}. Which one is a {category}?",
+                "Which category does {word} belong to: {options}?",
+                "Is {word} a {options}?",
+                "Put {word} in one of these groups: {options}.",
+                "For the word {word}, choose its category from {options}.",
             ),
             _draw_category,
         ),
