@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import random
 import re
 import tempfile
@@ -315,7 +316,9 @@ def _use_bar_only_progress(trainer: Any) -> None:
             return None
 
     removed = [trainer.pop_callback(c) for c in (NotebookProgressCallback, ProgressCallback)]
-    if any(r is not None for r in removed):
+    # tqdm's notebook bar ignores TQDM_DISABLE (it passes disable=False itself): check here.
+    quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() in {"1", "true", "yes", "on"}
+    if any(r is not None for r in removed) and not quiet:
         trainer.add_callback(BarOnly)
 
 

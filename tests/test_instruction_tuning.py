@@ -228,9 +228,13 @@ def test_generate_cuts_long_prompts_from_the_start(mini_seq2seq):
 
     _, model, tokenizer = mini_seq2seq
     example = tasks.examples("capital", "test", 1)[0]
+    n = len(tokenizer(example.prompt)["input_ids"])
     padded = "filler words " * 200 + example.prompt
-    [answer] = it.generate(model, tokenizer, [padded], max_input_tokens=24, max_new_tokens=6)
-    assert answer == example.target
+    kwargs = {"max_input_tokens": n, "max_new_tokens": 6}
+    [alone] = it.generate(model, tokenizer, [example.prompt], **kwargs)
+    [cut] = it.generate(model, tokenizer, [padded], **kwargs)
+    assert alone == example.target
+    assert cut == alone  # the filler at the start was cut, the question kept
 
 
 def test_fine_tune_a_few_steps(mini_seq2seq, dialogues):
@@ -260,3 +264,39 @@ def test_fine_tune_a_few_steps(mini_seq2seq, dialogues):
         for a, b in zip(result.model.parameters(), before.parameters(), strict=True)
     )
     assert changed, "full fine-tuning must change the weights"
+
+
+class _FakeTrainer:
+    """Just the callback API of a Trainer."""
+
+    def __init__(self, callbacks):
+        self.callbacks = list(callbacks)
+
+    def pop_callback(self, cls):
+        for cb in self.callbacks:
+            if cb is cls or isinstance(cb, cls):
+                self.callbacks.remove(cb)
+                return cb
+        return None
+
+    def add_callback(self, cb):
+        self.callbacks.append(cb)
+
+
+@pytest.mark.parametrize("quiet", ["", "1"])
+def test_progress_is_a_bar_without_log_lines_and_off_under_tqdm_disable(monkeypatch, quiet):
+    from transformers.trainer_callback import ProgressCallback
+    from transformers.utils.notebook import NotebookProgressCallback
+
+    monkeypatch.setenv("TQDM_DISABLE", quiet)
+    for default in (ProgressCallback(), NotebookProgressCallback()):
+        trainer = _FakeTrainer(["other", default])
+        it._use_bar_only_progress(trainer)
+        bars = [c for c in trainer.callbacks if c != "other"]
+        assert "other" in trainer.callbacks
+        if quiet:
+            assert bars == []
+        else:
+            [bar] = bars
+            assert issubclass(bar, ProgressCallback)
+            assert bar().on_log(None, None, None, logs={"loss": 1.0}) is None

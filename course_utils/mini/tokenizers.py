@@ -40,9 +40,14 @@ def _train_bpe(texts: Iterable[str], specials: tuple[str, ...], vocab_size: int)
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     # "always": every piece of text between special tokens starts a new word with "▁",
     # so "<|assistant|>Paris" trains and generates the same "▁Paris" token.
-    # Punctuation is split off, so "France?" and "France." share the token "▁France".
+    # A line break is a piece of its own, so a name at the start of a line is the same "▁Anna"
+    # as anywhere else; punctuation is split off, so "France?" and "France." share "▁France".
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Metaspace(prepend_scheme="always"), pre_tokenizers.Punctuation()]
+        [
+            pre_tokenizers.Split("\n", behavior="isolated"),
+            pre_tokenizers.Metaspace(prepend_scheme="always"),
+            pre_tokenizers.Punctuation(),
+        ]
     )
     tokenizer.decoder = decoders.Metaspace(prepend_scheme="always")
     trainer = trainers.BpeTrainer(
