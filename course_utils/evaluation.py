@@ -11,37 +11,60 @@ from .mini.tasks import Example
 
 @torch.no_grad()
 def generate_answers(
-    model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 12, batch_size: int = 128
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    max_new_tokens: int = 12,
+    batch_size: int = 128,
+    max_input_tokens: int | None = None,
 ) -> list[str]:
-    """Greedy answers to ``prompts``; decoders get the chat template's generation prompt."""
+    """Greedy answers to ``prompts``, in the order given.
+
+    Decoders get the chat template's generation prompt. Prompts are batched by length (less
+    padding). A prompt longer than ``max_input_tokens`` loses tokens at its START, so the
+    question at its end (after any worked examples) is always kept.
+    """
     model.eval()
     device = next(model.parameters()).device
-    answers: list[str] = []
-    for start in range(0, len(prompts), batch_size):
-        chunk = list(prompts[start : start + batch_size])
-        if model.config.is_encoder_decoder:
-            enc = tokenizer(chunk, padding=True, return_tensors="pt").to(device)
-        else:
-            tokenizer.padding_side = "left"
-            texts = [
-                tokenizer.apply_chat_template(
-                    [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-                )
-                for p in chunk
-            ]
-            enc = tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False)
-            enc = enc.to(device)
-        out = model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        if not model.config.is_encoder_decoder:
-            out = out[:, enc["input_ids"].shape[1] :]
-        answers.extend(t.strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True))
-    return answers
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    answers: dict[int, str] = {}
+    saved_side = tokenizer.truncation_side
+    tokenizer.truncation_side = "left"
+    try:
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            texts = [prompts[i] for i in chunk]
+            if not model.config.is_encoder_decoder:
+                tokenizer.padding_side = "left"
+                texts = [
+                    tokenizer.apply_chat_template(
+                        [{"role": "user", "content": t}], tokenize=False, add_generation_prompt=True
+                    )
+                    for t in texts
+                ]
+            enc = tokenizer(
+                texts,
+                padding=True,
+                truncation=max_input_tokens is not None,
+                max_length=max_input_tokens,
+                return_tensors="pt",
+                add_special_tokens=model.config.is_encoder_decoder,
+            ).to(device)
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            if not model.config.is_encoder_decoder:
+                out = out[:, enc["input_ids"].shape[1] :]
+            decoded = tokenizer.batch_decode(out, skip_special_tokens=True)
+            answers.update({i: t.strip() for i, t in zip(chunk, decoded, strict=True)})
+    finally:
+        tokenizer.truncation_side = saved_side
+    return [answers[i] for i in range(len(prompts))]
 
 
 def exact_match(predictions: Sequence[str], targets: Sequence[str]) -> float:

@@ -4,7 +4,7 @@ The pieces, in the order the notebook uses them:
 
 1. ``TEMPLATES`` / ``render``   one task, several phrasings of its instruction (the FLAN recipe);
 2. ``pick_shots`` / ``build_prompt``   zero-, one- and few-shot prompts (examples in the prompt);
-3. ``generate``   greedy summaries for a list of prompts, in batches;
+3. (``course_utils.evaluation.generate_answers`` writes the summaries: greedy, batched);
 4. ``prompt_completion_pairs`` / ``tokenize_pairs``   a training set of prompt -> completion;
 5. ``training_arguments`` / ``fine_tune``   full fine-tuning with transformers' Seq2SeqTrainer,
    one function shared by the main run and the data-size ablation;
@@ -119,57 +119,6 @@ def build_prompt(
     """
     solved = [f"{render(template, s['dialogue'])} {s['summary']}" for s in shots]
     return SHOT_SEPARATOR.join([*solved, render(template, dialogue)])
-
-
-# --------------------------------------------------------------------------------------------
-# 3. Generating summaries
-# --------------------------------------------------------------------------------------------
-
-
-def generate(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    *,
-    max_input_tokens: int,
-    max_new_tokens: int,
-    batch_size: int = 32,
-) -> list[str]:
-    """Greedy completions of ``prompts``, in batches, in the order given.
-
-    Prompts longer than ``max_input_tokens`` lose tokens at the START (the oldest shots), so
-    the dialogue to summarise is never cut. Prompts are batched by length to waste less
-    compute on padding.
-    """
-    import torch
-
-    if not prompts:
-        return []
-    model.eval()
-    device = next(model.parameters()).device
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    outputs: dict[int, str] = {}
-    saved_side = tokenizer.truncation_side
-    tokenizer.truncation_side = "left"
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                enc = tokenizer(
-                    [prompts[i] for i in chunk],
-                    padding=True,
-                    truncation=True,
-                    max_length=max_input_tokens,
-                    return_tensors="pt",
-                ).to(device)
-                out = model.generate(
-                    **enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1
-                )
-                texts = tokenizer.batch_decode(out, skip_special_tokens=True)
-                outputs.update({i: t.strip() for i, t in zip(chunk, texts, strict=True)})
-    finally:
-        tokenizer.truncation_side = saved_side
-    return [outputs[i] for i in range(len(prompts))]
 
 
 # --------------------------------------------------------------------------------------------

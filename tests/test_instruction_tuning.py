@@ -6,6 +6,7 @@ import pytest
 
 from course_utils import data, paths
 from course_utils import instruction_tuning as it
+from course_utils.evaluation import generate_answers
 from course_utils.metrics import load_rouge_metric, rouge_scores
 from course_utils.profiles import Profile
 
@@ -209,7 +210,7 @@ def test_generate_keeps_the_order_of_prompts_of_any_length(mini_seq2seq):
     _, model, tokenizer = mini_seq2seq
     examples = [e for t in ("capital", "add", "antonym") for e in tasks.examples(t, "test", 4)]
     side = tokenizer.truncation_side
-    answers = it.generate(
+    answers = generate_answers(
         model,
         tokenizer,
         [e.prompt for e in examples],
@@ -220,7 +221,7 @@ def test_generate_keeps_the_order_of_prompts_of_any_length(mini_seq2seq):
     assert tokenizer.truncation_side == side
     hits = sum(a == e.target for a, e in zip(answers, examples, strict=True))
     assert hits >= 0.9 * len(examples)
-    assert it.generate(model, tokenizer, [], max_input_tokens=8, max_new_tokens=2) == []
+    assert generate_answers(model, tokenizer, [], max_input_tokens=8, max_new_tokens=2) == []
 
 
 def test_generate_cuts_long_prompts_from_the_start(mini_seq2seq):
@@ -231,8 +232,8 @@ def test_generate_cuts_long_prompts_from_the_start(mini_seq2seq):
     n = len(tokenizer(example.prompt)["input_ids"])
     padded = "filler words " * 200 + example.prompt
     kwargs = {"max_input_tokens": n, "max_new_tokens": 6}
-    [alone] = it.generate(model, tokenizer, [example.prompt], **kwargs)
-    [cut] = it.generate(model, tokenizer, [padded], **kwargs)
+    [alone] = generate_answers(model, tokenizer, [example.prompt], **kwargs)
+    [cut] = generate_answers(model, tokenizer, [padded], **kwargs)
     assert alone == example.target
     assert cut == alone  # the filler at the start was cut, the question kept
 
