@@ -75,12 +75,6 @@ def exact_match(predictions: Sequence[str], targets: Sequence[str]) -> float:
     return hits / len(targets)
 
 
-def accuracy(model, tokenizer, examples: Sequence[Example], **kwargs) -> float:
-    """Exact-match accuracy of the model on examples."""
-    predictions = generate_answers(model, tokenizer, [e.prompt for e in examples], **kwargs)
-    return exact_match(predictions, [e.target for e in examples])
-
-
 def accuracy_by_task(model, tokenizer, by_task: dict[str, Sequence[Example]]) -> dict[str, float]:
     """Exact-match accuracy per task, evaluated in one batched pass."""
     flat = [(task, e) for task, exs in by_task.items() for e in exs]
