@@ -1,20 +1,33 @@
 """course_utils: the helper package every notebook of the fine-tuning course imports.
 
-One module per concept:
-    session     the one call at the top of a notebook (profile, seeds, checked parameters)
-    profiles    t4 / mini / auto, device and dtype
-    params      parameter rules and their error messages
-    catalog     what each notebook takes and downloads
-    results     record() the numbers a notebook teaches
-    runner      execute notebooks with papermill, write executed copies and a summary
-    mini        the offline mini world: task mixture, tokenizers, mini models
-    data        one loader for the bundled data (mini) and the Hub datasets (t4)
-    metrics     ROUGE from first principles
+The lessons, one module per concept (each names the notebook that teaches it):
+    forgetting          01  catastrophic forgetting; replay, L2-SP and LoRA as remedies
+    instruction_tuning  02  templates, prompts, prompt-completion pairs, Seq2SeqTrainer
+    rouge               02  ROUGE-1/2/L from first principles
+
+Shared by the lessons:
+    training            a small explicit PyTorch training loop
+    evaluation          greedy generation and exact match
+    data                the bundled datasets (mini) and their Hub counterparts (t4)
+    mini                the offline mini world: task mixture, tokenizers, mini models
+
+The machinery that runs the course lives out of the way in ``course_utils.tooling``
+(parameters, profiles, the notebook runner, the command line, badges, stand-ins).
+A notebook needs only what this module exports: ``setup``, ``record`` and ``save_figure``.
 """
 
-from .params import Param, ParameterError
-from .results import record, recorded
-from .session import Session, setup
+from .tooling.figures import save_figure
+from .tooling.params import ParameterError
+from .tooling.results import record, recorded
+from .tooling.session import Session, setup
 
 __version__ = "0.1.0"
-__all__ = ["Param", "ParameterError", "Session", "record", "recorded", "setup", "__version__"]
+__all__ = [
+    "ParameterError",
+    "Session",
+    "record",
+    "recorded",
+    "save_figure",
+    "setup",
+    "__version__",
+]

@@ -1,7 +1,7 @@
-"""``python -m course_utils``: see cli.py."""
+"""``python -m course_utils``: see tooling/cli.py."""
 
 import sys
 
-from .cli import main
+from .tooling.cli import main
 
 sys.exit(main())

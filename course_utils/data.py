@@ -1,15 +1,16 @@
-"""One loader for the course's datasets: the same columns in both profiles.
+"""One loader for the course's datasets, the same columns in both profiles (notebooks 02, 05, 06).
 
 ``mini``: the bundled JSON Lines files in data/ (written by ``python -m course_utils build-data``).
 ``t4``:   the real Hugging Face Hub dataset each bundled set stands in for, renamed to the same
-          columns, with a test split carved out where the Hub set has none.
+          columns, with a test split carved out where the Hub set has none. (The t4 stand-in
+          test loads a local copy with the Hub set's exact layout instead: tooling/standins.py.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import paths
+from .tooling import paths
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,11 @@ def _load_bundled(source: Source):
 def _load_hub(source: Source, seed: int):
     from datasets import DatasetDict, load_dataset
 
+    from .tooling import standins
+
+    where = standins.dataset_path(source.hub_id) if standins.enabled() else source.hub_id
     try:
-        data = load_dataset(source.hub_id)
+        data = load_dataset(where)
     except Exception as error:  # the Hub raises many kinds of errors when unreachable
         raise RuntimeError(
             f"could not load {source.hub_id!r} ({source.hub_note}) from the Hugging Face Hub: "

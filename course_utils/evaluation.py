@@ -1,4 +1,7 @@
-"""Exact-match evaluation by greedy generation, for seq2seq and decoder models alike."""
+"""Exact-match evaluation by greedy generation, for seq2seq and decoder models alike.
+
+Shared by notebooks 01 and 02 and the mini-model build.
+"""
 
 from __future__ import annotations
 
@@ -28,14 +31,15 @@ def generate_answers(
     device = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     answers: dict[int, str] = {}
-    saved_side = tokenizer.truncation_side
+    saved_sides = tokenizer.truncation_side, tokenizer.padding_side
     tokenizer.truncation_side = "left"
+    if not model.config.is_encoder_decoder:  # a decoder continues the prompt: pad on the left
+        tokenizer.padding_side = "left"
     try:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             texts = [prompts[i] for i in chunk]
             if not model.config.is_encoder_decoder:
-                tokenizer.padding_side = "left"
                 texts = [
                     tokenizer.apply_chat_template(
                         [{"role": "user", "content": t}], tokenize=False, add_generation_prompt=True
@@ -63,7 +67,7 @@ def generate_answers(
             decoded = tokenizer.batch_decode(out, skip_special_tokens=True)
             answers.update({i: t.strip() for i, t in zip(chunk, decoded, strict=True)})
     finally:
-        tokenizer.truncation_side = saved_side
+        tokenizer.truncation_side, tokenizer.padding_side = saved_sides
     return [answers[i] for i in range(len(prompts))]
 
 

@@ -1,4 +1,4 @@
-"""Instruction tuning of a seq2seq model on dialogue summarisation (notebook 02).
+"""Instruction tuning of a seq2seq model on dialogue summarisation (taught in notebook 02).
 
 The pieces, in the order the notebook uses them:
 
@@ -8,17 +8,17 @@ The pieces, in the order the notebook uses them:
 4. ``prompt_completion_pairs`` / ``tokenize_pairs``   a training set of prompt -> completion;
 5. ``training_arguments`` / ``fine_tune``   full fine-tuning with transformers' Seq2SeqTrainer,
    one function shared by the main run and the data-size ablation;
-6. ``rouge_means`` / ``invented_names`` / ``side_by_side``   scoring and looking at the outputs.
+6. ``invented_names`` / ``side_by_side``   looking at the outputs (ROUGE is in ``rouge.py``).
 
-Nothing here branches on the profile except ``mixed_precision``, which refuses float16 for T5
-checkpoints (see its docstring); sizes and sources come from the notebook's parameters.
+Nothing here branches on the profile: the number format comes from
+``Profile.trainer_precision`` (which refuses float16 for T5 checkpoints), sizes and sources
+from the notebook's parameters.
 """
 
 from __future__ import annotations
 
 import gc
 import math
-import os
 import random
 import re
 import tempfile
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .metrics import ROUGE_TYPES
-from .profiles import Profile
+from .tooling.profiles import Profile
+from .tooling.progress import bar_only_progress
 
 # --------------------------------------------------------------------------------------------
 # 1. Instruction templates and the FLAN mixture
@@ -185,21 +185,6 @@ def subset_sizes(n_train: int, fractions: Sequence[float]) -> list[int]:
 # 5. Full fine-tuning with Seq2SeqTrainer
 # --------------------------------------------------------------------------------------------
 
-#: Model families whose released checkpoints overflow in float16 (trained in bfloat16).
-FP16_UNSAFE_MODEL_TYPES = frozenset({"t5", "mt5", "umt5", "longt5"})
-
-
-def mixed_precision(profile: Profile, model_type: str) -> dict[str, bool]:
-    """``fp16`` / ``bf16`` flags for the Trainer: the profile's, except float16 for T5.
-
-    T5 and FLAN-T5 were pretrained in bfloat16. In float16 (whose largest number is 65,504)
-    their feed-forward activations overflow to inf and the loss becomes NaN, so where the GPU
-    has no bfloat16 (a T4) a T5 model is trained in float32 instead.
-    """
-    if profile.fp16 and model_type in FP16_UNSAFE_MODEL_TYPES:
-        return {"fp16": False, "bf16": False}
-    return {"fp16": profile.fp16, "bf16": profile.bf16}
-
 
 def training_arguments(
     profile: Profile,
@@ -234,7 +219,7 @@ def training_arguments(
         use_cpu=profile.device == "cpu",
         gradient_checkpointing=profile.gradient_checkpointing,
         dataloader_num_workers=0,
-        **mixed_precision(profile, model_type),
+        **profile.trainer_precision(model_type),
     )
 
 
@@ -248,27 +233,6 @@ class FineTuneResult:
     seconds: float
     losses: list[tuple[int, float]] = field(default_factory=list)  # (step, mean training loss)
     precision: str = "float32"
-
-
-def _use_bar_only_progress(trainer: Any) -> None:
-    """Give ``trainer`` a plain tqdm progress bar that prints no log lines.
-
-    In Jupyter the Trainer's default is an HTML table of every logged loss, which ignores
-    ``TQDM_DISABLE`` and fills executed notebooks; the bar alone is enough here (the notebook
-    plots the losses), and the course runner switches it off with ``TQDM_DISABLE=1``.
-    """
-    from transformers.trainer_callback import ProgressCallback
-    from transformers.utils.notebook import NotebookProgressCallback
-
-    class BarOnly(ProgressCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            return None
-
-    removed = [trainer.pop_callback(c) for c in (NotebookProgressCallback, ProgressCallback)]
-    # tqdm's notebook bar ignores TQDM_DISABLE (it passes disable=False itself): check here.
-    quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() in {"1", "true", "yes", "on"}
-    if any(r is not None for r in removed) and not quiet:
-        trainer.add_callback(BarOnly)
 
 
 def fine_tune(
@@ -315,7 +279,7 @@ def fine_tune(
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
         processing_class=tokenizer,
     )
-    _use_bar_only_progress(trainer)
+    bar_only_progress(trainer)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -332,21 +296,6 @@ def fine_tune(
 # --------------------------------------------------------------------------------------------
 # 6. Scoring and looking at the outputs
 # --------------------------------------------------------------------------------------------
-
-
-def rouge_means(
-    metric: Any, predictions: Sequence[str], references: Sequence[str]
-) -> dict[str, float]:
-    """Mean ROUGE-1/2/L F-measures from an ``evaluate`` ROUGE metric.
-
-    Asks for per-example scores (``use_aggregator=False``) and averages them, so the Hub's
-    metric (whose default aggregate is a bootstrap median) and the course's local module give
-    the same numbers.
-    """
-    scores = metric.compute(
-        predictions=list(predictions), references=list(references), use_aggregator=False
-    )
-    return {name: sum(scores[name]) / max(len(scores[name]), 1) for name in ROUGE_TYPES}
 
 
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")

@@ -1,4 +1,4 @@
-"""A small, explicit PyTorch training loop shared by the mini-model build and the notebooks.
+"""A small, explicit PyTorch training loop, shared by the mini-model build and notebook 01.
 
 Hugging Face's Trainer does the same job (and notebooks use it where it is the lesson); this
 loop exists so that a notebook can see and change every step: an extra loss term (L2-SP), an
@@ -101,11 +101,15 @@ def warmup_cosine(optimizer, warmup: int, total: int) -> torch.optim.lr_schedule
 
 @dataclass
 class TrainLog:
-    """What a training run measured: losses per step and evaluations at chosen steps."""
+    """What a training run measured: losses per step and evaluations at chosen steps.
+
+    ``seconds`` is training time alone; the evaluations' time is in ``eval_seconds``.
+    """
 
     losses: list[float] = field(default_factory=list)
     evaluations: list[tuple[int, dict]] = field(default_factory=list)
     seconds: float = 0.0
+    eval_seconds: float = 0.0
 
 
 def train(
@@ -135,8 +139,10 @@ def train(
 
     def run_eval(step: int) -> None:
         if evaluate is not None:
+            eval_start = time.perf_counter()
             model.eval()
             log.evaluations.append((step, evaluate(step)))
+            log.eval_seconds += time.perf_counter() - eval_start
 
     if eval_every:
         run_eval(0)
@@ -156,5 +162,5 @@ def train(
         if eval_every and (step % eval_every == 0 or step == steps):
             run_eval(step)
     model.eval()
-    log.seconds = time.perf_counter() - start
+    log.seconds = time.perf_counter() - start - log.eval_seconds
     return log

@@ -1,4 +1,10 @@
-"""Shared fixtures: the mini models (built once, cached in models/) and one runner pass."""
+"""Shared fixtures, and the two slow markers.
+
+Fast path: ``pytest -m "not notebook and not build"`` runs every unit test on tiny models built
+inside the tests (seconds). A test that builds the mini models (fixture ``mini_report``) must be
+marked ``build``; one that executes a course notebook (``course_run`` or the runner) must be
+marked ``notebook``. Collection stops with an error naming any test that is not.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,22 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+#: fixture -> the markers a test using it must carry (any one of them)
+SLOW_FIXTURES = {"course_run": ("notebook",), "mini_report": ("build", "notebook")}
+#: Where ``course_run`` writes the executed notebooks; CI uploads them (default: a tmp folder).
+OUTPUTS_ENV = "COURSE_TEST_OUTPUTS"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = []
+    for item in items:
+        for fixture, markers in SLOW_FIXTURES.items():
+            uses = fixture in getattr(item, "fixturenames", ())
+            if uses and not any(item.get_closest_marker(m) for m in markers):
+                unmarked.append(f"{item.nodeid} uses {fixture}: mark it {' or '.join(markers)}")
+    if unmarked:
+        raise pytest.UsageError("slow tests without their marker:\n" + "\n".join(unmarked))
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +44,86 @@ def mini_report() -> dict:
 @pytest.fixture(scope="session")
 def course_run(mini_report, tmp_path_factory) -> Path:
     """Every course notebook executed once in the mini profile; returns the output folder."""
-    from course_utils import runner
+    from course_utils.tooling import runner
 
-    out = tmp_path_factory.mktemp("course-mini")
+    folder = os.environ.get(OUTPUTS_ENV)
+    out = Path(folder) if folder else tmp_path_factory.mktemp("course-mini")
     runner.run_notebooks([], "mini", out, {})
     return out
+
+
+# ----------------------------------------------------------------------------- tiny models
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizers():
+    """The course's two tokenizers, trained on a sample of the mini world (about a second)."""
+    from course_utils.mini import corpora, tasks
+    from course_utils.mini.tokenizers import train_decoder_tokenizer, train_seq2seq_tokenizer
+
+    texts = corpora.all_texts()[:300]
+    for name in tasks.TASKS:
+        texts += [f"{e.prompt} {e.target}" for e in tasks.examples(name, "train", 30)]
+    return train_seq2seq_tokenizer(texts, 400), train_decoder_tokenizer(texts, 400)
+
+
+def make_tiny_t5(vocab_size: int = 64, seed: int = 0):
+    """A randomly initialised T5 with a few thousand parameters."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    config = T5Config(
+        vocab_size=vocab_size,
+        d_model=16,
+        d_kv=4,
+        d_ff=32,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+        dropout_rate=0.0,
+    )
+    return T5ForConditionalGeneration(config).eval()
+
+
+@pytest.fixture
+def tiny_t5():
+    return make_tiny_t5()
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq(tiny_tokenizers, tmp_path_factory) -> tuple[str, object, object]:
+    """(folder, model, tokenizer): a tiny random T5 with the course's seq2seq tokenizer, saved."""
+    tokenizer = tiny_tokenizers[0]
+    model = make_tiny_t5(len(tokenizer))
+    folder = tmp_path_factory.mktemp("tiny-seq2seq")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder), model, tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder(tiny_tokenizers) -> tuple[object, object]:
+    """(model, tokenizer): a tiny random Mistral with the course's decoder tokenizer."""
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    tokenizer = tiny_tokenizers[1]
+    torch.manual_seed(0)
+    config = MistralConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        sliding_window=None,
+    )
+    return MistralForCausalLM(config).eval(), tokenizer

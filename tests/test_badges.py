@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from course_utils import badges, cli
+from course_utils.tooling import badges, cli
 
 PYPROJECT = """[project]
 name = "x"

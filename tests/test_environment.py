@@ -7,7 +7,7 @@ import re
 import tomllib
 import yaml
 
-from course_utils import paths
+from course_utils.tooling import paths
 
 ROOT = paths.repo_root()
 

@@ -3,26 +3,9 @@
 from __future__ import annotations
 
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
 
 from course_utils import forgetting
 from course_utils.mini import tasks
-
-
-def tiny_t5() -> T5ForConditionalGeneration:
-    torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=64,
-        d_model=16,
-        d_kv=4,
-        d_ff=32,
-        num_layers=1,
-        num_decoder_layers=1,
-        num_heads=2,
-        decoder_start_token_id=0,
-        dropout_rate=0.0,
-    )
-    return T5ForConditionalGeneration(config).eval()
 
 
 def test_replay_batches_mix_the_requested_share():
@@ -35,8 +18,8 @@ def test_replay_batches_mix_the_requested_share():
     assert all(e.task == "sentiment_binary" for e in batch)
 
 
-def test_l2sp_is_zero_at_the_anchor_and_grows_with_distance():
-    model = tiny_t5()
+def test_l2sp_is_zero_at_the_anchor_and_grows_with_distance(tiny_t5):
+    model = tiny_t5
     anchor = forgetting.snapshot(model)
     assert forgetting.l2sp_penalty(model, anchor, 0.5).item() == 0.0
     with torch.no_grad():
@@ -46,8 +29,8 @@ def test_l2sp_is_zero_at_the_anchor_and_grows_with_distance():
     assert abs(forgetting.l2sp_penalty(model, anchor, 0.5).item() - expected) < 1e-3
 
 
-def test_lora_trains_few_parameters_and_disabled_adapter_is_the_base():
-    model = tiny_t5()
+def test_lora_trains_few_parameters_and_disabled_adapter_is_the_base(tiny_t5):
+    model = tiny_t5
     ids = torch.tensor([[3, 4, 5, 1]])
     before = model(input_ids=ids, decoder_input_ids=ids).logits
     wrapped = forgetting.add_lora(model, rank=2, alpha=4, targets=["q", "v"])
@@ -63,3 +46,40 @@ def test_lora_trains_few_parameters_and_disabled_adapter_is_the_base():
     with wrapped.disable_adapter():
         restored = wrapped(input_ids=ids, decoder_input_ids=ids).logits
     assert (restored - before).abs().max().item() < 1e-5, (restored - before).abs().max()
+
+
+def test_run_method_counts_training_time_only(tiny_seq2seq, monkeypatch):
+    from course_utils import training
+
+    _, model, tokenizer = tiny_seq2seq
+    clock = [0.0]
+
+    def fake_clock() -> float:
+        clock[0] += 0.001  # every reading moves time on a little
+        return clock[0]
+
+    def slow_evaluator(m):
+        clock[0] += 100.0  # an evaluation "takes" 100 s
+        return {"old": 0.5, "new": 0.5}
+
+    monkeypatch.setattr(training.time, "perf_counter", fake_clock)
+    batches = forgetting.sample_batches(tasks.examples("sentiment_binary", "train", 8), 4, 0)
+    result = forgetting.run_method(
+        "full", model, tokenizer, slow_evaluator, batches, steps=2, lr=1e-3, eval_every=1
+    )
+    assert [step for step, _ in result.curve] == [0, 1, 2]
+    assert 0 < result.seconds < 1, "the three evaluations (300 s) are not training time"
+    assert result.trainable == sum(p.numel() for p in model.parameters())
+
+
+def test_evaluator_answers_table_and_adapter_size(tiny_seq2seq, tiny_t5):
+    _, model, tokenizer = tiny_seq2seq
+    old = {t: tasks.examples(t, "test", 3) for t in ("capital", "add")}
+    scores = forgetting.Evaluator(tokenizer, old, tasks.examples("topic", "test", 3))(model)
+    assert set(scores) == {"old", "new", "capital", "add"}
+    assert scores["old"] == (scores["capital"] + scores["add"]) / 2
+    prompts = [e.prompt for e in old["capital"]]
+    rows = forgetting.answers_table({"a": model, "b": model}, tokenizer, prompts)
+    assert [r["prompt"] for r in rows] == prompts and all(r["a"] == r["b"] for r in rows)
+    adapter = forgetting.add_lora(tiny_t5, rank=2, alpha=4, targets=["q"])
+    assert 0 < forgetting.saved_megabytes(adapter) < forgetting.saved_megabytes(model)

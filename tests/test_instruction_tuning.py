@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from course_utils import data, paths
+from course_utils import data
 from course_utils import instruction_tuning as it
-from course_utils.evaluation import generate_answers
-from course_utils.metrics import load_rouge_metric, rouge_scores
-from course_utils.profiles import Profile
-
-CPU = Profile("mini", "cpu", "float32", False, True, "CPU only")
-T4 = Profile("t4", "cuda", "float16", True, False, "Tesla T4")
-A100 = Profile("t4", "cuda", "bfloat16", True, False, "NVIDIA A100")
+from course_utils.tooling.profiles import MINI as CPU
 
 ROWS = [
     {
@@ -27,14 +21,6 @@ ROWS = [
 @pytest.fixture(scope="module")
 def dialogues():
     return data.load("dialogue_summaries", "mini")
-
-
-@pytest.fixture(scope="module")
-def mini_seq2seq(mini_report):
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-    path = str(paths.models_dir() / "mini-seq2seq")
-    return path, AutoModelForSeq2SeqLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
 
 # ----- templates and the FLAN mixture --------------------------------------------------------
@@ -123,8 +109,8 @@ def test_prompt_completion_pairs_mix_templates_reproducibly(dialogues):
         it.prompt_completion_pairs(train, [], seed=0)
 
 
-def test_tokenize_pairs_truncates_prompt_and_completion(mini_seq2seq, dialogues):
-    _, _, tokenizer = mini_seq2seq
+def test_tokenize_pairs_truncates_prompt_and_completion(tiny_seq2seq, dialogues):
+    _, _, tokenizer = tiny_seq2seq
     pairs = it.prompt_completion_pairs(dialogues["train"].select(range(8)), it.TEMPLATES)
     full = it.tokenize_pairs(pairs, tokenizer, 1000, 1000)
     assert full.column_names == ["input_ids", "attention_mask", "labels"]
@@ -149,13 +135,6 @@ def test_subset_sizes():
 # ----- precision and training arguments ------------------------------------------------------
 
 
-def test_mixed_precision_never_uses_float16_for_t5():
-    assert it.mixed_precision(T4, "t5") == {"fp16": False, "bf16": False}
-    assert it.mixed_precision(T4, "mistral") == {"fp16": True, "bf16": False}
-    assert it.mixed_precision(A100, "t5") == {"fp16": False, "bf16": True}
-    assert it.mixed_precision(CPU, "t5") == {"fp16": False, "bf16": False}
-
-
 def test_training_arguments_on_cpu():
     args = it.training_arguments(
         CPU, model_type="t5", steps=50, batch_size=4, learning_rate=1e-3, seed=3
@@ -170,15 +149,6 @@ def test_training_arguments_on_cpu():
 
 
 # ----- scoring and display -------------------------------------------------------------------
-
-
-def test_rouge_means_equals_the_course_rouge():
-    metric = load_rouge_metric()
-    predictions = ["the cat sat on the mat", "a dog", ""]
-    references = ["the cat lay on the mat", "the dog barked", "nothing here"]
-    means = it.rouge_means(metric, predictions, references)
-    expected = rouge_scores(predictions, references)
-    assert means == pytest.approx(expected, abs=1e-12)
 
 
 def test_invented_names():
@@ -201,47 +171,13 @@ def test_one_line_and_side_by_side():
     assert "\n" not in table["dialogue"][0]
 
 
-# ----- generation and fine-tuning with the mini model ----------------------------------------
+# ----- fine-tuning -------------------------------------------------------------------------
 
 
-def test_generate_keeps_the_order_of_prompts_of_any_length(mini_seq2seq):
-    from course_utils.mini import tasks
-
-    _, model, tokenizer = mini_seq2seq
-    examples = [e for t in ("capital", "add", "antonym") for e in tasks.examples(t, "test", 4)]
-    side = tokenizer.truncation_side
-    answers = generate_answers(
-        model,
-        tokenizer,
-        [e.prompt for e in examples],
-        max_input_tokens=64,
-        max_new_tokens=6,
-        batch_size=5,
-    )
-    assert tokenizer.truncation_side == side
-    hits = sum(a == e.target for a, e in zip(answers, examples, strict=True))
-    assert hits >= 0.9 * len(examples)
-    assert generate_answers(model, tokenizer, [], max_input_tokens=8, max_new_tokens=2) == []
-
-
-def test_generate_cuts_long_prompts_from_the_start(mini_seq2seq):
-    from course_utils.mini import tasks
-
-    _, model, tokenizer = mini_seq2seq
-    example = tasks.examples("capital", "test", 1)[0]
-    n = len(tokenizer(example.prompt)["input_ids"])
-    padded = "filler words " * 200 + example.prompt
-    kwargs = {"max_input_tokens": n, "max_new_tokens": 6}
-    [alone] = generate_answers(model, tokenizer, [example.prompt], **kwargs)
-    [cut] = generate_answers(model, tokenizer, [padded], **kwargs)
-    assert alone == example.target
-    assert cut == alone  # the filler at the start was cut, the question kept
-
-
-def test_fine_tune_a_few_steps(mini_seq2seq, dialogues):
+def test_fine_tune_a_few_steps(tiny_seq2seq, dialogues):
     from transformers import AutoModelForSeq2SeqLM
 
-    path, _, tokenizer = mini_seq2seq
+    path, _, tokenizer = tiny_seq2seq
     pairs = it.prompt_completion_pairs(dialogues["train"].select(range(8)), it.TEMPLATES)
     result = it.fine_tune(
         path,
@@ -265,39 +201,3 @@ def test_fine_tune_a_few_steps(mini_seq2seq, dialogues):
         for a, b in zip(result.model.parameters(), before.parameters(), strict=True)
     )
     assert changed, "full fine-tuning must change the weights"
-
-
-class _FakeTrainer:
-    """Just the callback API of a Trainer."""
-
-    def __init__(self, callbacks):
-        self.callbacks = list(callbacks)
-
-    def pop_callback(self, cls):
-        for cb in self.callbacks:
-            if cb is cls or isinstance(cb, cls):
-                self.callbacks.remove(cb)
-                return cb
-        return None
-
-    def add_callback(self, cb):
-        self.callbacks.append(cb)
-
-
-@pytest.mark.parametrize("quiet", ["", "1"])
-def test_progress_is_a_bar_without_log_lines_and_off_under_tqdm_disable(monkeypatch, quiet):
-    from transformers.trainer_callback import ProgressCallback
-    from transformers.utils.notebook import NotebookProgressCallback
-
-    monkeypatch.setenv("TQDM_DISABLE", quiet)
-    for default in (ProgressCallback(), NotebookProgressCallback()):
-        trainer = _FakeTrainer(["other", default])
-        it._use_bar_only_progress(trainer)
-        bars = [c for c in trainer.callbacks if c != "other"]
-        assert "other" in trainer.callbacks
-        if quiet:
-            assert bars == []
-        else:
-            [bar] = bars
-            assert issubclass(bar, ProgressCallback)
-            assert bar().on_log(None, None, None, logs={"loss": 1.0}) is None

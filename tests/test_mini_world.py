@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from course_utils import data, paths
+from course_utils import data
 from course_utils.evaluation import generate_answers
 from course_utils.mini import corpora, tasks
 from course_utils.mini.build import DECODER_DIR, SEQ2SEQ_DIR
+from course_utils.tooling import paths
 
 
 def test_same_seed_gives_identical_examples():
@@ -87,6 +88,7 @@ def _models(folder: str):
     return auto.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
 
+@pytest.mark.build
 def test_report_meets_the_accuracy_bars(mini_report):
     assert min(mini_report["seq2seq"]["accuracy"].values()) >= 0.95, mini_report["seq2seq"]
     assert min(mini_report["decoder"]["accuracy"].values()) >= 0.90, mini_report["decoder"]
@@ -98,21 +100,19 @@ def test_report_meets_the_accuracy_bars(mini_report):
             assert f"| {task} | {acc:.3f} |" in card
 
 
-def test_no_unknown_tokens_in_any_course_text(mini_report):
+def test_no_unknown_tokens_in_any_course_text(tiny_tokenizers):
     texts = corpora.all_texts()
     for name in tasks.TASKS:
         texts += [t for e in tasks.examples(name, "train", 200, 0) for t in (e.prompt, e.target)]
-    for folder in (SEQ2SEQ_DIR, DECODER_DIR):
-        tokenizer = AutoTokenizer.from_pretrained(paths.models_dir() / folder)
+    for tokenizer in tiny_tokenizers:
         unk = tokenizer.unk_token_id
         assert all(unk not in ids for ids in tokenizer(texts).input_ids)
 
 
-def test_tokenizer_conventions(mini_report):
-    seq = AutoTokenizer.from_pretrained(paths.models_dir() / SEQ2SEQ_DIR)
+def test_tokenizer_conventions(tiny_tokenizers):
+    seq, dec = tiny_tokenizers
     assert (seq.pad_token_id, seq.eos_token_id, seq.unk_token_id) == (0, 1, 2)
     assert seq("Paris").input_ids[-1] == seq.eos_token_id
-    dec = AutoTokenizer.from_pretrained(paths.models_dir() / DECODER_DIR)
     assert dec.eos_token_id not in dec("Paris").input_ids
     assert "{% generation %}" in dec.chat_template
     assert len(dec) == max(dec.get_vocab().values()) + 1
@@ -126,6 +126,7 @@ FIXED = [
 ]
 
 
+@pytest.mark.build
 @pytest.mark.parametrize("folder", [SEQ2SEQ_DIR, DECODER_DIR])
 def test_models_load_offline_and_answer(mini_report, folder):
     model, tokenizer = _models(folder)
@@ -133,11 +134,11 @@ def test_models_load_offline_and_answer(mini_report, folder):
     assert answers == [a for _, a in FIXED]
 
 
-def test_trl_does_not_double_eos(mini_report, tmp_path):
+def test_trl_does_not_double_eos(tiny_decoder, tmp_path):
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    model, tokenizer = _models(DECODER_DIR)
+    model, tokenizer = tiny_decoder
     rows = {"prompt": ["What is 3 plus 4?"], "completion": ["7"]}
     trainer = SFTTrainer(
         model=model,

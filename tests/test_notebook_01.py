@@ -9,7 +9,9 @@ import json
 
 import pytest
 
-from course_utils import runner
+from course_utils.tooling import runner
+
+pytestmark = pytest.mark.notebook
 
 STEM = "01_catastrophic_forgetting"
 

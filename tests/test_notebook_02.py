@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
+pytestmark = pytest.mark.notebook
+
 STEM = "02_flan_t5_instruction_tuning"
 
 

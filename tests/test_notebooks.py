@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from course_utils import paths
+import pytest
+
+from course_utils.tooling import paths
+
+pytestmark = pytest.mark.notebook
 
 
 def results(out: Path, stem: str) -> dict:
@@ -14,7 +18,7 @@ def results(out: Path, stem: str) -> dict:
 
 def test_every_notebook_ran_ok(course_run):
     summary = json.loads((course_run / "summary.json").read_text())
-    stems = sorted(p.stem for p in paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    stems = [p.stem for p in paths.course_notebooks()]
     assert sorted(row["notebook"] for row in summary) == stems
     failed = {row["notebook"]: row["error"] for row in summary if row["status"] != "ok"}
     assert not failed

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils import results
-from course_utils.results import RESULTS_ENV, record, recorded
+from course_utils.tooling import results
+from course_utils.tooling.results import RESULTS_ENV, record, recorded
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course_utils import catalog, cli, paths, runner
-from course_utils.catalog import NotebookSpec
+from course_utils.tooling import catalog, cli, paths, runner
+from course_utils.tooling.catalog import NotebookSpec
+from course_utils.tooling.params import Param
 
 
 def write_notebook(path: Path, *sources: str, parameters: str) -> Path:
@@ -125,11 +126,11 @@ def test_dry_run_prints_downloads_without_torch(fixtures: tuple[Path, Path], tmp
     planned.write_bytes(good.read_bytes())
     code = f"""
 import sys
-from course_utils import catalog, cli
-from course_utils.catalog import Download, NotebookSpec
+from course_utils.tooling import catalog, cli
+from course_utils.tooling.catalog import Download, NotebookSpec
 catalog.register(NotebookSpec(stem="93_planned", title="Planned", t4_gpu_gb=6.5, downloads=(
-    Download("google/flan-t5-base", "model", 0.99),
-    Download("knkarthick/dialogsum", "dataset", 0.01),
+    Download("google/flan-t5-base", "model", 0.99, "mini:mini-seq2seq"),
+    Download("knkarthick/dialogsum", "dataset", 0.01, "dialogsum"),
 )))
 status = cli.main(["run", {str(planned)!r}, {str(good)!r}, "--profile", "t4", "--dry-run"])
 heavy = [m for m in ("torch", "transformers", "papermill") if m in sys.modules]
@@ -182,7 +183,7 @@ def test_parameter_values_and_names(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert runner.parse_value("adamw") == "adamw"
     assert runner.parse_value("./models/x") == "./models/x"
     monkeypatch.setitem(
-        catalog.NOTEBOOKS, "94_spec", NotebookSpec("94_spec", "t", params={"STEPS": None})
+        catalog.NOTEBOOKS, "94_spec", NotebookSpec("94_spec", "t", params={"STEPS": Param("int")})
     )
     nb = [tmp_path / "94_spec.ipynb"]
     runner.check_parameter_names(nb, {"STEPS": 3, "SEED": 1})
@@ -231,7 +232,7 @@ def test_save_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from course_utils.figures import FIGURES_ENV, save_figure
+    from course_utils.tooling.figures import FIGURES_ENV, save_figure
 
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
@@ -244,3 +245,18 @@ def test_save_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="'../x'"):
         save_figure(fig, "../x")
     plt.close(fig)
+
+
+def test_stand_ins_need_the_t4_profile(fixtures: tuple[Path, Path], tmp_path: Path) -> None:
+    good, _ = fixtures
+    with pytest.raises(runner.RunnerError, match="--stand-ins.*--profile t4"):
+        runner.run_notebooks([good], "mini", tmp_path / "out", {}, stand_ins=True)
+
+
+def test_run_environment() -> None:
+    mini = runner.run_environment("mini")
+    assert mini["HF_HUB_OFFLINE"] == "1" and mini["TQDM_DISABLE"] == "1"
+    assert "COURSE_STAND_INS" not in mini
+    assert "HF_HUB_OFFLINE" not in runner.run_environment("t4")
+    stand_ins = runner.run_environment("t4", stand_ins=True)
+    assert stand_ins["COURSE_STAND_INS"] == "1" and stand_ins["HF_HUB_OFFLINE"] == "1"

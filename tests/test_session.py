@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from course_utils import catalog, paths
-from course_utils.catalog import NotebookSpec
-from course_utils.params import Param, ParameterError
-from course_utils.profiles import OFFLINE_VARIABLES, resolve_profile
-from course_utils.session import setup
+from course_utils import setup
+from course_utils.tooling import catalog, paths
+from course_utils.tooling.catalog import NotebookSpec
+from course_utils.tooling.hub import OFFLINE_VARIABLES
+from course_utils.tooling.params import Param, ParameterError
 
 STEM = "98_session_test"
 SPEC = NotebookSpec(
@@ -22,17 +22,21 @@ SPEC = NotebookSpec(
         "LR": Param("float", low=1e-6, high=1.0),
         "OPTIMIZER": Param("choice", choices=("adamw", "sgd")),
         "RANKS": Param("int_list", low=1, high=64),
-        "MODEL": Param("model", optional=True),
+        "MODEL": Param("model", mini=catalog.MINI_SEQ2SEQ, t4="google/flan-t5-base"),
     },
-    defaults={"mini": {"MODEL": catalog.MINI_SEQ2SEQ}, "t4": {"MODEL": "google/flan-t5-base"}},
 )
 GOOD = {"STEPS": 10, "LR": 1e-3, "OPTIMIZER": "adamw", "RANKS": [4, 8], "MODEL": None}
+
+
+def cell(profile: object = "mini", seed: object = 0, **changes: object) -> dict:
+    """A notebook namespace after its parameters cell (plus what else a notebook defines)."""
+    return {"PROFILE": profile, "SEED": seed, **GOOD, **changes, "sys": object(), "np": 1}
 
 
 @pytest.fixture(autouse=True)
 def spec(monkeypatch: pytest.MonkeyPatch) -> NotebookSpec:
     monkeypatch.setitem(catalog.NOTEBOOKS, STEM, SPEC)
-    for variable in OFFLINE_VARIABLES:  # restored after each test
+    for variable in (*OFFLINE_VARIABLES, "COURSE_STAND_INS"):  # restored after each test
         monkeypatch.delenv(variable, raising=False)
     return SPEC
 
@@ -45,8 +49,7 @@ def cuda() -> bool:
 
 @pytest.mark.skipif(cuda(), reason="this machine has a GPU, so auto means t4")
 def test_auto_resolves_to_mini_and_goes_offline(capsys: pytest.CaptureFixture[str]) -> None:
-    assert resolve_profile("auto").name == "mini"
-    cfg = setup(STEM, profile="auto", seed=3, **GOOD)
+    cfg = setup(STEM, cell("auto", 3))
     assert cfg.profile.name == "mini"
     assert cfg.device == "cpu" and cfg.profile.dtype == "float32"
     assert not cfg.profile.gradient_checkpointing
@@ -64,7 +67,7 @@ def test_auto_resolves_to_mini_and_goes_offline(capsys: pytest.CaptureFixture[st
 @pytest.mark.skipif(cuda(), reason="this machine has a GPU")
 def test_t4_without_gpu_is_refused() -> None:
     with pytest.raises(ParameterError, match="PROFILE = 't4'.*CUDA"):
-        setup(STEM, profile="t4", **GOOD)
+        setup(STEM, cell("t4"))
 
 
 @pytest.mark.parametrize(
@@ -85,39 +88,49 @@ def test_t4_without_gpu_is_refused() -> None:
 )
 def test_bad_values_are_rejected(name: str, value: object) -> None:
     with pytest.raises(ParameterError) as info:
-        setup(STEM, profile="mini", **{**GOOD, name: value})
+        setup(STEM, cell(**{name: value}))
     assert name in str(info.value)
     assert repr(value) in str(info.value)
 
 
-def test_unknown_parameter_name() -> None:
-    with pytest.raises(ParameterError) as info:
-        setup(STEM, profile="mini", **GOOD, STPES=5)
-    assert "STPES" in str(info.value) and "5" in str(info.value)
-    assert "STEPS" in str(info.value)  # says what the notebook does take
-
-
 def test_missing_parameter() -> None:
-    values = dict(GOOD)
-    del values["LR"]
-    with pytest.raises(ParameterError, match="missing parameter.*LR"):
-        setup(STEM, profile="mini", **values)
+    namespace = cell()
+    del namespace["LR"], namespace["SEED"]
+    with pytest.raises(ParameterError, match="98_session_test must define SEED, LR"):
+        setup(STEM, namespace)
+
+
+def test_a_hub_id_in_an_offline_profile_stops_at_once() -> None:
+    with pytest.raises(ParameterError) as info:
+        setup(STEM, cell(MODEL="google/flan-t5-small"))
+    message = str(info.value)
+    assert "MODEL = 'google/flan-t5-small'" in message and "'mini'" in message
+    assert "offline" in message and "folder" in message and "'t4'" in message
+
+
+def test_the_stand_ins_replace_hub_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURSE_STAND_INS", "1")
+    cfg = setup(STEM, cell("t4"))
+    assert cfg.profile.name == "t4" and cfg.profile.offline
+    assert cfg.MODEL == str(paths.models_dir() / "mini-seq2seq")  # stands in for flan-t5-base
+    with pytest.raises(ParameterError, match="MODEL = 'someone/else'.*no local stand-in"):
+        setup(STEM, cell("t4", MODEL="someone/else"))
 
 
 @pytest.mark.parametrize("profile", ["gpu", "T4", "", None])
 def test_unknown_profile(profile: object) -> None:
     with pytest.raises(ParameterError) as info:
-        setup(STEM, profile=profile, **GOOD)
+        setup(STEM, cell(profile))
     assert "PROFILE" in str(info.value) and repr(profile) in str(info.value)
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "1", True, None])
 def test_bad_seed(seed: object) -> None:
     with pytest.raises(ParameterError) as info:
-        setup(STEM, profile="mini", seed=seed, **GOOD)
+        setup(STEM, cell(seed=seed))
     assert "SEED" in str(info.value) and repr(seed) in str(info.value)
 
 
 def test_unknown_notebook() -> None:
     with pytest.raises(KeyError, match="99_nope"):
-        setup("99_nope", profile="mini")
+        setup("99_nope", cell())

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import paths
+from ..tooling import paths
 from . import tasks as T
 
 RECIPE: dict[str, Any] = {

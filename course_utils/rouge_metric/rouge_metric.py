@@ -1,6 +1,6 @@
 """ROUGE-1, ROUGE-2 and ROUGE-L as a local Hugging Face ``evaluate`` module.
 
-The scoring lives in ``course_utils.metrics``; this file only wraps it in the interface
+The scoring lives in ``course_utils.rouge``; this file only wraps it in the interface
 ``evaluate`` expects, so that notebooks can write the usual
 
     metric = evaluate.load("path/to/course_utils/rouge_metric")  # or load_rouge_metric()
@@ -15,7 +15,7 @@ and never relative to its own location.
 import datasets
 import evaluate
 
-import course_utils.metrics as rouge
+import course_utils.rouge as rouge
 
 _CITATION = """\
 @inproceedings{lin-2004-rouge,
@@ -32,7 +32,7 @@ _CITATION = """\
 _DESCRIPTION = """\
 ROUGE counts the words (ROUGE-1), word pairs (ROUGE-2) and the longest in-order run of words
 (ROUGE-L) that a prediction shares with its reference, rebuilt from first principles in
-course_utils.metrics. Tokens are lowercased ASCII letters and digits, with no stemming, exactly as
+course_utils.rouge. Tokens are lowercased ASCII letters and digits, with no stemming, exactly as
 in rouge_score's RougeScorer(use_stemmer=False).
 """
 
@@ -54,7 +54,7 @@ Example:
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class CourseRouge(evaluate.Metric):
-    """ROUGE-1/2/L F-measures computed by course_utils.metrics."""
+    """ROUGE-1/2/L F-measures computed by course_utils.rouge."""
 
     def _info(self):
         return evaluate.MetricInfo(

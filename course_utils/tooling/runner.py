@@ -27,12 +27,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import catalog, paths
+from . import catalog, paths, standins
+from .catalog import spec_or_none
 from .figures import FIGURES_ENV
-from .profiles import OFFLINE_VARIABLES, resolve_profile
+from .hub import OFFLINE_VARIABLES
+from .profiles import resolve_profile
 from .results import RESULTS_ENV
 
-NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 # Library progress bars would fill the executed copies and the logs with carriage returns.
 QUIET_VARIABLES = {
     "TQDM_DISABLE": "1",
@@ -77,21 +78,16 @@ class NotebookResult:
 # ----------------------------------------------------------------------------- selecting notebooks
 
 
-def available_notebooks(folder: Path | None = None) -> list[Path]:
-    """The numbered course notebooks, in order (00 first)."""
-    return sorted((folder or paths.notebooks_dir()).glob(NOTEBOOK_PATTERN))
-
-
 def resolve_notebooks(names: Sequence[str | Path]) -> list[Path]:
     """Turn paths, stems ("01_catastrophic_forgetting") or numbers ("01", "1") into notebook paths.
 
     No names means every numbered notebook. Paths outside notebooks/ are accepted.
     """
-    known = available_notebooks()
+    known = paths.course_notebooks()
     if not names:
         if not known:
             raise RunnerError(
-                f"no notebooks matching {NOTEBOOK_PATTERN} in {paths.notebooks_dir()}"
+                f"no notebooks matching {paths.NOTEBOOK_PATTERN} in {paths.notebooks_dir()}"
             )
         return known
     selected: list[Path] = []
@@ -118,14 +114,6 @@ def _resolve_one(name: str, known: list[Path]) -> Path:
         f"no notebook {name!r}: give a path, a stem or a number. "
         f"Notebooks in {paths.notebooks_dir()}: {listing}"
     )
-
-
-def spec_or_none(stem: str) -> catalog.NotebookSpec | None:
-    """The catalogue entry of a notebook, or None for a notebook the course does not know."""
-    try:
-        return catalog.spec_for(stem)
-    except KeyError:
-        return None
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -170,9 +158,9 @@ def resolve_profile_name(requested: str) -> tuple[str, str]:
     return profile.name, profile.accelerator
 
 
-def default_out_dir(profile: str) -> Path:
-    """Where executed copies go unless --out says otherwise: outputs/<profile>."""
-    return paths.repo_root() / "outputs" / profile
+def default_out_dir(profile: str, stand_ins: bool = False) -> Path:
+    """Where executed copies go unless --out says otherwise: outputs/<profile>[-stand-ins]."""
+    return paths.repo_root() / "outputs" / (profile + ("-stand-ins" if stand_ins else ""))
 
 
 def _cpu_model() -> str:
@@ -514,9 +502,23 @@ def write_summary(
 def _ensure_mini_models(notebooks: Sequence[Path]) -> None:
     """Build the mini models once, if any selected notebook loads them."""
     if any(getattr(spec_or_none(p.stem), "uses_mini_models", False) for p in notebooks):
-        from .mini.build import ensure_built
+        from ..mini.build import ensure_built
 
         ensure_built()
+
+
+def run_environment(profile: str, stand_ins: bool = False) -> dict[str, str]:
+    """The environment variables the notebooks' kernels run with."""
+    env = dict(QUIET_VARIABLES)
+    if (paths.repo_root() / "pyproject.toml").is_file():  # kernels import this checkout
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(paths.repo_root()), os.environ.get("PYTHONPATH")) if p
+        )
+    if profile == "mini" or stand_ins:
+        env.update({variable: "1" for variable in OFFLINE_VARIABLES})
+    if stand_ins:
+        env[standins.ENV] = "1"
+    return env
 
 
 def run_notebooks(
@@ -525,39 +527,48 @@ def run_notebooks(
     out_dir: Path | None = None,
     parameters: dict[str, Any] | None = None,
     dry_run: bool = False,
+    stand_ins: bool = False,
 ) -> list[NotebookResult]:
     """Execute notebooks (all numbered ones if none are named) and write the summary.
 
     ``out_dir`` defaults to outputs/<resolved profile>. A dry run only prints what the t4 profile
-    would download, without importing torch or touching the network.
+    would download, without importing torch or touching the network. ``stand_ins`` runs the t4
+    code path with the Hub replaced by local stand-ins and step counts cut (see standins.py).
     """
     selected = resolve_notebooks(notebooks)
     parameters = dict(parameters or {})
     check_parameter_names(selected, parameters)
+    if stand_ins and profile != "t4":
+        raise RunnerError(
+            f"--stand-ins runs the t4 code path: use it with --profile t4, not {profile}"
+        )
     if dry_run:
         return plan_notebooks(selected, profile)
 
-    name, accelerator = resolve_profile_name(profile)
+    with _environment({standins.ENV: "1"} if stand_ins else {}):
+        name, accelerator = resolve_profile_name(profile)
+    env = run_environment(name, stand_ins)
     # Absolute: papermill runs (and saves) from inside the notebook's folder.
-    out_dir = (Path(out_dir) if out_dir is not None else default_out_dir(name)).resolve()
+    out_dir = (Path(out_dir) if out_dir is not None else default_out_dir(name, stand_ins)).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(QUIET_VARIABLES)
-    if (paths.repo_root() / "pyproject.toml").is_file():  # kernels import this checkout
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(paths.repo_root()), os.environ.get("PYTHONPATH")) if p
-        )
-    if name == "mini":
-        env.update({variable: "1" for variable in OFFLINE_VARIABLES})
 
-    print(f"Running {len(selected)} notebook(s), profile {name}, into {out_dir}", flush=True)
+    what = f"profile {name}" + (" with Hub stand-ins" if stand_ins else "")
+    print(f"Running {len(selected)} notebook(s), {what}, into {out_dir}", flush=True)
     finished = []
     with _environment(env):
-        if name == "mini":
+        if name == "mini" or stand_ins:
             _ensure_mini_models(selected)
+        if stand_ins:
+            standins.prepare()
         kernel_manager_class = this_python_kernel_manager()
         for number, path in enumerate(selected, 1):
             label = f"[{number}/{len(selected)}] {path.stem}"
-            injected = {"PROFILE": profile, **parameters}
+            spec = spec_or_none(path.stem)
+            cut = spec.stand_in if (stand_ins and spec is not None) else {}
+            injected = {"PROFILE": profile, **cut, **parameters}
             finished.append(_execute_one(path, label, out_dir, injected, kernel_manager_class))
-    write_summary(out_dir, finished, name, accelerator)
+    summary = write_summary(
+        out_dir, finished, name + (" with Hub stand-ins" if stand_ins else ""), accelerator
+    )
+    print(f"Summary: {summary}", flush=True)
     return finished

@@ -1,4 +1,4 @@
-"""ROUGE from first principles (course_utils.metrics) against Google's rouge_score."""
+"""ROUGE from first principles (course_utils.rouge) against Google's rouge_score."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pytest
 from rouge_score import rouge_scorer
 from rouge_score import tokenize as rs_tokenize
 
-from course_utils import metrics
-from course_utils.metrics import (
+from course_utils.rouge import (
     LOCAL_ROUGE_MODULE,
     PRF,
     explain_rouge_n,
@@ -26,6 +25,7 @@ from course_utils.metrics import (
     score_pair,
     tokenize,
 )
+from course_utils.tooling import hub
 
 ROUGE_TYPES = ["rouge1", "rouge2", "rougeL"]
 
@@ -263,7 +263,7 @@ def test_load_rouge_metric_offline_is_fast(monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("offline mode must not probe the Hub")
 
-    monkeypatch.setattr(metrics, "_hub_reachable", no_network)
+    monkeypatch.setattr(hub, "reachable", no_network)
     for prefer_hub in (False, True):
         start = time.perf_counter()
         metric = load_rouge_metric(prefer_hub=prefer_hub)
@@ -281,7 +281,7 @@ def test_load_rouge_metric_falls_back_when_the_hub_fails(monkeypatch):
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
 
     # Hub unreachable: the probe says no, evaluate.load("rouge") is never tried.
-    monkeypatch.setattr(metrics, "_hub_reachable", lambda timeout=2.0: False)
+    monkeypatch.setattr(hub, "reachable", lambda timeout=2.0: False)
     assert load_rouge_metric(prefer_hub=True).name == "course_rouge"
 
     # Hub "reachable" but loading fails: a warning, then the local module.
@@ -292,8 +292,16 @@ def test_load_rouge_metric_falls_back_when_the_hub_fails(monkeypatch):
             raise ConnectionError("simulated Hub failure")
         return real_load(path, *args, **kwargs)
 
-    monkeypatch.setattr(metrics, "_hub_reachable", lambda timeout=2.0: True)
+    monkeypatch.setattr(hub, "reachable", lambda timeout=2.0: True)
     monkeypatch.setattr(evaluate, "load", failing_hub_load)
     with pytest.warns(UserWarning, match="simulated Hub failure"):
         metric = load_rouge_metric(prefer_hub=True)
     assert metric.name == "course_rouge"
+
+
+def test_rouge_scores_through_an_evaluate_metric_equal_the_course_rouge():
+    metric = load_rouge_metric()
+    predictions = ["the cat sat on the mat", "a dog", ""]
+    references = ["the cat lay on the mat", "the dog barked", "nothing here"]
+    through_metric = rouge_scores(predictions, references, metric)
+    assert through_metric == pytest.approx(rouge_scores(predictions, references), abs=1e-12)

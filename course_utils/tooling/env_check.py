@@ -101,7 +101,7 @@ def profile_check() -> Check:
 
 def mini_model_checks(load: bool) -> list[Check]:
     """Whether the mini models are built and up to date, and (optionally) answer correctly."""
-    from .mini.build import DECODER_DIR, SEQ2SEQ_DIR, current_report
+    from ..mini.build import DECODER_DIR, SEQ2SEQ_DIR, current_report
 
     report = current_report()
     if report is None:
@@ -117,7 +117,7 @@ def mini_model_checks(load: bool) -> list[Check]:
         return checks
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from .evaluation import generate_answers
+    from ..evaluation import generate_answers
 
     question, answer = "What is the capital of France?", "Paris"
     for folder, auto in ((SEQ2SEQ_DIR, AutoModelForSeq2SeqLM), (DECODER_DIR, AutoModelForCausalLM)):

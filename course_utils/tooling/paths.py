@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 REPO_ROOT = PACKAGE_DIR.parent
 
 
@@ -24,6 +24,20 @@ def models_dir() -> Path:
     return Path(os.environ.get("COURSE_MODELS_DIR", REPO_ROOT / "models"))
 
 
+#: The file names of the course's numbered notebooks: 00_setup_check.ipynb, 01_...
+NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
+
+
 def notebooks_dir() -> Path:
     """The numbered notebooks."""
     return REPO_ROOT / "notebooks"
+
+
+def course_notebooks(folder: Path | None = None) -> list[Path]:
+    """The numbered course notebooks in ``folder`` (default: notebooks/), in order."""
+    return sorted((folder or notebooks_dir()).glob(NOTEBOOK_PATTERN))
+
+
+def stand_ins_dir() -> Path:
+    """Where the t4 stand-in test keeps its local copies of Hub datasets (a build cache)."""
+    return models_dir() / "hub-stand-ins"

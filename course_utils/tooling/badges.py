@@ -15,7 +15,6 @@ from pathlib import Path
 from . import paths
 
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
-NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)\s]*\)\]\([^)\s]*\)")
 REPO_LINE_RE = re.compile(r"""^(?P<indent>[ \t]*)COURSE_REPO\s*=\s*(["'])[^"'\n]*\2""", re.M)
 # A Colab link to one of the notebooks, as written in the README.
@@ -121,7 +120,7 @@ def rewrite_badges(
     repo = course_repo(pyproject)
     folder = notebooks_dir or paths.notebooks_dir()
     changed: list[Path] = []
-    for path in sorted(folder.glob(NOTEBOOK_PATTERN)):
+    for path in paths.course_notebooks(folder):
         nb, differs = _fix_notebook(path, repo, pyproject)
         if differs:
             changed.append(path)

@@ -1,4 +1,4 @@
-"""ROUGE from first principles.
+"""ROUGE from first principles (taught in notebook 02).
 
 ROUGE ("Recall-Oriented Understudy for Gisting Evaluation") scores a generated text (the
 *prediction*) against a human-written text (the *reference*) by counting the words they share.
@@ -12,7 +12,8 @@ notebook prints can be traced back to counting:
 3. ``rouge_n``      ROUGE-1 / ROUGE-2: how many n-grams the two bags share.
 4. ``lcs_length``   the longest common subsequence: words in the same order, gaps allowed.
 5. ``rouge_l``      ROUGE-L: the LCS turned into precision, recall and F.
-6. ``rouge_scores`` the mean F of all three over a corpus: what the notebooks report.
+6. ``rouge_scores`` the mean F of all three over a corpus: what the notebooks report
+                    (from these functions, or from an ``evaluate`` metric).
 
 Every score comes in three flavours:
 
@@ -21,21 +22,18 @@ Every score comes in three flavours:
 * F-measure = 2 * P * R / (P + R), the harmonic mean: high only when *both* are high.
 
 The results equal ``rouge_score.rouge_scorer.RougeScorer(..., use_stemmer=False)`` (checked to
-1e-9 by ``tests/test_metrics.py``), and ``load_rouge_metric`` wraps them as an ``evaluate``
+1e-9 by ``tests/test_rouge.py``), and ``load_rouge_metric`` wraps them as an ``evaluate``
 metric that works offline.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlparse
 
 __all__ = [
     "LOCAL_ROUGE_MODULE",
@@ -221,25 +219,30 @@ def score_pair(prediction: str, reference: str) -> dict[str, PRF]:
     }
 
 
-def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+def rouge_scores(
+    predictions: Sequence[str], references: Sequence[str], metric: Any = None
+) -> dict[str, float]:
     """Mean F-measure of ROUGE-1, ROUGE-2 and ROUGE-L over a corpus of (prediction, reference).
 
     Each pair is scored on its own and the F-measures are averaged, every example weighing the
-    same -- the same numbers as ``evaluate``'s rouge with ``use_aggregator=False`` followed by a
-    plain mean. (Its default, ``use_aggregator=True``, reports a bootstrap median instead: close
-    to the mean, but not equal.) An empty corpus scores 0.
+    same. The per-pair scores come from this module, or from ``metric``, an ``evaluate`` ROUGE
+    metric (the Hub's or the course's local one), asked with ``use_aggregator=False``: its
+    default aggregate is a bootstrap median, close to the mean but not equal. An empty corpus
+    scores 0.
     """
     if len(predictions) != len(references):
         raise ValueError(
             f"got {len(predictions)} predictions but {len(references)} references; "
             "ROUGE needs one reference per prediction"
         )
-    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
-    for prediction, reference in zip(predictions, references, strict=True):
-        for rouge_type, prf in score_pair(prediction, reference).items():
-            totals[rouge_type] += prf.fmeasure
-    count = max(len(predictions), 1)
-    return {rouge_type: total / count for rouge_type, total in totals.items()}
+    if metric is not None:
+        per_pair = metric.compute(
+            predictions=list(predictions), references=list(references), use_aggregator=False
+        )
+    else:
+        scored = [score_pair(p, r) for p, r in zip(predictions, references, strict=True)]
+        per_pair = {t: [pair[t].fmeasure for pair in scored] for t in ROUGE_TYPES}
+    return {t: sum(per_pair[t]) / max(len(per_pair[t]), 1) for t in ROUGE_TYPES}
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,42 +297,23 @@ def explain_rouge_n(prediction: str, reference: str, n: int = 1) -> str:
 # 7. The same metric through Hugging Face `evaluate`
 # --------------------------------------------------------------------------------------------
 
-_TRUE_VALUES = {"1", "on", "yes", "true"}
-
-
-def _hub_offline() -> bool:
-    """True when an environment variable asks the Hugging Face libraries to stay offline."""
-    names = ("HF_HUB_OFFLINE", "HF_EVALUATE_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
-    return any(os.environ.get(name, "").strip().lower() in _TRUE_VALUES for name in names)
-
-
-def _hub_reachable(timeout: float = 2.0) -> bool:
-    """Can we open a TCP connection to the Hub (``HF_ENDPOINT``) within ``timeout`` seconds?"""
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host = endpoint.hostname or "huggingface.co"
-    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
 
 def load_rouge_metric(prefer_hub: bool = False, **load_kwargs: Any) -> Any:
     """Return a ROUGE ``evaluate`` metric: ``metric.compute(predictions=..., references=...)``.
 
     By default this loads the local module in ``course_utils/rouge_metric`` (this file's
     functions, no network). With ``prefer_hub=True`` it first tries the Hub's
-    ``evaluate.load("rouge")`` -- unless ``HF_HUB_OFFLINE`` (or ``HF_EVALUATE_OFFLINE``) is set
-    or the Hub cannot be reached within two seconds -- and falls back to the local module on any
-    failure. Note the Hub metric aggregates with a bootstrap by default, so its numbers can
-    differ from the local module's plain mean in the last decimals.
+    ``evaluate.load("rouge")`` -- unless the Hugging Face libraries are told to stay offline or
+    the Hub cannot be reached within two seconds -- and falls back to the local module on any
+    failure. Either way, ``rouge_scores(..., metric=metric)`` gives the same numbers.
 
     ``load_kwargs`` (e.g. ``keep_in_memory=True``) are passed on to ``evaluate.load``.
     """
     import evaluate  # imported here: it is slow to import and only this function needs it
 
-    if prefer_hub and not _hub_offline() and _hub_reachable():
+    from .tooling import hub
+
+    if prefer_hub and not hub.offline() and hub.reachable():
         try:
             return evaluate.load("rouge", **load_kwargs)
         except Exception as error:  # noqa: BLE001 - any failure means "use the local module"

@@ -1,4 +1,5 @@
-"""The course command line: ``python -m course_utils run | build-mini | build-data | badges``."""
+"""The course command line: ``python -m course_utils run | build-mini | build-data | badges |
+params``."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from .params import ParameterError
 
 RUN_EPILOG = """examples:
   python -m course_utils run                         every notebook, profile auto
-  python -m course_utils run 01 04 --profile mini    two notebooks, CPU mini models
-  python -m course_utils run 04 -p SEED 1 -p LORA_RANKS "[4, 8]"
+  python -m course_utils run 01 02 --profile mini    two notebooks, CPU mini models
+  python -m course_utils run 01 -p SEED 1 -p RANK_SWEEP "[2, 8]"
   python -m course_utils run --profile t4 --dry-run  what the t4 profile would download
+  python -m course_utils run --profile t4 --stand-ins  the t4 code path, Hub replaced locally
 
 Each notebook's executed copy goes to OUT/<stem>.ipynb (only when it succeeds; a failure is
 written to OUT/<stem>.failed.ipynb), its recorded results to OUT/<stem>.results.json, its figures
@@ -72,7 +74,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="execute nothing: list the Hub models and datasets each notebook downloads in the "
         "t4 profile, their size and the GPU memory it needs",
     )
+    run.add_argument(
+        "--stand-ins",
+        action="store_true",
+        help="with --profile t4: run the t4 code path without the Hub (each Hub model and "
+        "dataset replaced by a local stand-in of the same architecture or schema, step counts "
+        "cut to a few), on a GPU if there is one, else on the CPU as if on a T4",
+    )
     run.set_defaults(handler=_run)
+
+    params = commands.add_parser(
+        "params",
+        help="rewrite (or --check) the comments of the notebooks' parameters cells",
+        description="Each parameters cell carries, beside every name, a comment generated from "
+        "the catalogue (course_utils/tooling/catalog.py): meaning, allowed values and profile "
+        "defaults. Rewrite them after changing the catalogue.",
+    )
+    params.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if a cell is out of date"
+    )
+    params.set_defaults(handler=_params)
 
     build = commands.add_parser(
         "build-mini",
@@ -112,25 +133,39 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         runner.run_notebooks(args.notebooks, args.profile, None, parameters, dry_run=True)
         return 0
-    profile, _ = runner.resolve_profile_name(args.profile)
-    out_dir = args.out if args.out is not None else runner.default_out_dir(profile)
-    results = runner.run_notebooks(args.notebooks, args.profile, out_dir, parameters)
+    results = runner.run_notebooks(
+        args.notebooks, args.profile, args.out, parameters, stand_ins=args.stand_ins
+    )
     failures = [r for r in results if r.status == "failed"]
     print(f"\n{len(results) - len(failures)} of {len(results)} notebook(s) succeeded.")
     for failure in failures:
         where = f" (see {failure.output})" if failure.output else ""
         print(f"FAILED {failure.notebook}: {failure.error}{where}")
-    print(f"Summary: {out_dir / 'summary.md'}", flush=True)
     return 1 if failures else 0
 
 
 def _build_data(args: argparse.Namespace) -> int:
+    from ..mini.corpora import write_all
     from . import paths
-    from .mini.corpora import write_all
 
     for path in write_all(args.out if args.out is not None else paths.data_dir()):
         print(f"wrote {path}")
     return 0
+
+
+def _params(args: argparse.Namespace) -> int:
+    from . import paths
+    from .parameters_cell import rewrite_notebooks
+
+    changed = rewrite_notebooks(paths.course_notebooks(), check_only=args.check)
+    verb = "out of date" if args.check else "rewrote"
+    for path in changed:
+        print(f"{verb}: {path}")
+    if args.check and changed:
+        print("run `python -m course_utils params` to rewrite their comments from the catalogue")
+    elif not changed:
+        print("every parameters cell's comments match the catalogue")
+    return 1 if args.check and changed else 0
 
 
 def _badges(args: argparse.Namespace) -> int:
@@ -155,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m course_utils`` and the ``course`` script; returns the status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "build-mini":
-        from .mini.build import main as build_mini
+        from ..mini.build import main as build_mini
 
         return int(build_mini(argv[1:]) or 0)
     parser = build_parser()

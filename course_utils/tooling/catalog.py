@@ -1,0 +1,174 @@
+"""What each notebook takes and needs: the rule of every parameter, the value each profile uses
+for None, what the ``t4`` profile downloads (and the local stand-in the t4 stand-in test uses for
+it), and the cut-down settings of that test.
+
+A notebook's parameters cell writes each name once with its default; everything else about a
+parameter is here. ``python -m course_utils params --write`` rewrites the cells' comments from
+this file, and ``tests/test_parameters_cells.py`` checks that cells and catalogue agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .params import MINI_PREFIX, Param
+
+MINI_SEQ2SEQ = MINI_PREFIX + "mini-seq2seq"
+MINI_DECODER = MINI_PREFIX + "mini-decoder"
+
+
+@dataclass(frozen=True)
+class Download:
+    """Something the t4 profile fetches from the Hugging Face Hub.
+
+    stand_in: what replaces it in the t4 stand-in test: a mini model ("mini:<name>") of the same
+    architecture for a model; for a dataset, the name of a local copy with the Hub dataset's
+    exact schema (``standins.DATASETS``).
+    """
+
+    repo_id: str
+    kind: str  # "model" or "dataset"
+    approx_gb: float  # download size, roughly
+    stand_in: str
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """One notebook's entry in the catalogue."""
+
+    stem: str
+    title: str
+    params: dict[str, Param] = field(default_factory=dict)
+    downloads: tuple[Download, ...] = ()
+    t4_gpu_gb: float = 0.0  # estimated peak GPU memory in the t4 profile
+    t4_minutes: float = 0.0  # estimated minutes on a Colab T4
+    uses_mini_models: bool = False
+    # Parameter values for the t4 stand-in test: step and example counts cut to a few.
+    stand_in: dict[str, Any] = field(default_factory=dict)
+
+
+NOTEBOOKS: dict[str, NotebookSpec] = {}
+
+
+def register(spec: NotebookSpec) -> NotebookSpec:
+    """Add (or replace) a notebook's entry."""
+    NOTEBOOKS[spec.stem] = spec
+    return spec
+
+
+register(
+    NotebookSpec(
+        stem="00_setup_check",
+        title="Set-up check",
+        params={"CHECK_MINI_MODELS": Param("bool", help="also load the mini models and ask each")},
+        t4_minutes=1,
+    )
+)
+
+
+register(
+    NotebookSpec(
+        stem="01_catastrophic_forgetting",
+        title="Catastrophic forgetting, measured, and what mitigates it",
+        params={
+            "MODEL": Param("model", mini=MINI_SEQ2SEQ, t4="google/flan-t5-small"),
+            "NEW_TASK": Param(
+                "choice", choices=("sentiment_binary", "topic"), help="the task to learn"
+            ),
+            "TRAIN_STEPS": Param(
+                "int", 10, 5000, help="optimizer steps per method", mini=200, t4=300
+            ),
+            "BATCH_SIZE": Param("int", 1, 256, help="examples per step", mini=32, t4=16),
+            "LEARNING_RATE": Param("float", 1e-6, 1e-1, help="lr of full fine-tuning"),
+            "LOW_LEARNING_RATE": Param("float", 1e-6, 1e-1, help="lower lr of full fine-tuning"),
+            "LORA_RANK": Param("int", 1, 256, help="r of the LoRA update B·A"),
+            "LORA_ALPHA": Param("float", 0.1, 1024, help="LoRA scales B·A by alpha / r"),
+            "LORA_TARGETS": Param(
+                "choice", choices=("q,v", "q,k,v,o", "all-linear"), help="layers LoRA adapts"
+            ),
+            "LORA_LEARNING_RATE": Param("float", 1e-6, 1e-1, help="lr of LoRA"),
+            "REPLAY_SHARE": Param("float", 0.0, 0.9, help="share of each batch from old tasks"),
+            "L2SP_STRENGTH": Param("float", 0.0, 10.0, help="lambda of the L2-SP penalty"),
+            "RANK_SWEEP": Param("int_list", 1, 256, help="LoRA ranks compared"),
+            "EVAL_EVERY": Param("int", 1, 5000, help="steps between evaluations", mini=25, t4=50),
+            "EVAL_EXAMPLES": Param(
+                "int", 5, 1000, help="held-out examples per task", mini=50, t4=50
+            ),
+        },
+        downloads=(Download("google/flan-t5-small", "model", 0.3, MINI_SEQ2SEQ),),
+        t4_gpu_gb=4.0,
+        t4_minutes=15,
+        uses_mini_models=True,
+        stand_in={"TRAIN_STEPS": 10, "EVAL_EVERY": 5, "EVAL_EXAMPLES": 5, "RANK_SWEEP": [1, 4]},
+    )
+)
+
+
+register(
+    NotebookSpec(
+        stem="02_flan_t5_instruction_tuning",
+        title="Instruction tuning FLAN-T5: prompting vs fine-tuning, measured with ROUGE",
+        params={
+            "MODEL": Param("model", mini=MINI_SEQ2SEQ, t4="google/flan-t5-base"),
+            "TRAIN_STEPS": Param("int", 1, 20000, help="optimizer steps per run", mini=120, t4=300),
+            "BATCH_SIZE": Param("int", 1, 256, help="training examples per step", mini=16, t4=8),
+            "LEARNING_RATE": Param("float", 1e-6, 1e-1, help="peak AdamW lr", mini=3e-3, t4=3e-4),
+            "MAX_SOURCE_TOKENS": Param(
+                "int", 16, 4096, help="prompt tokens kept in training", mini=128, t4=512
+            ),
+            "MAX_TARGET_TOKENS": Param("int", 4, 1024, help="summary tokens", mini=32, t4=96),
+            "MAX_PROMPT_TOKENS": Param(
+                "int", 16, 8192, help="prompt tokens in generation", mini=384, t4=1024
+            ),
+            "NUM_SHOTS": Param("int", 2, 8, help="worked examples in the few-shot prompt"),
+            "EVAL_EXAMPLES": Param("int", 5, 5000, help="test dialogues scored", mini=60, t4=100),
+            "EVAL_BATCH_SIZE": Param("int", 1, 512, help="prompts per generate", mini=64, t4=16),
+            "ABLATION_FRACTIONS": Param(
+                "float_list",
+                0.001,
+                1.0,
+                mini=[0.1, 0.3, 1.0],
+                t4=[0.01, 0.1, 1.0],
+            ),
+            "SHOW_EXAMPLES": Param("int", 1, 20, help="test dialogues shown side by side"),
+        },
+        downloads=(
+            Download("google/flan-t5-base", "model", 1.0, MINI_SEQ2SEQ),
+            Download("knkarthick/dialogsum", "dataset", 0.01, "dialogsum"),
+        ),
+        t4_gpu_gb=8.0,
+        t4_minutes=25,
+        uses_mini_models=True,
+        stand_in={"TRAIN_STEPS": 4, "EVAL_EXAMPLES": 12, "MAX_TARGET_TOKENS": 16},
+    )
+)
+
+
+def spec_for(notebook: str) -> NotebookSpec:
+    """The spec of a notebook, by stem ("01_catastrophic_forgetting") or number ("01")."""
+    if notebook in NOTEBOOKS:
+        return NOTEBOOKS[notebook]
+    matches = [s for stem, s in NOTEBOOKS.items() if stem.split("_", 1)[0] == notebook]
+    if len(matches) == 1:
+        return matches[0]
+    raise KeyError(
+        f"notebook {notebook!r} is not in the course catalogue; known: {', '.join(NOTEBOOKS)}"
+    )
+
+
+def spec_or_none(stem: str) -> NotebookSpec | None:
+    """The catalogue entry of a notebook, or None for a notebook the course does not know."""
+    try:
+        return spec_for(stem)
+    except KeyError:
+        return None
+
+
+def stand_in_for(repo_id: str) -> Download | None:
+    """The catalogue's download entry for a Hub id (which names its stand-in), or None."""
+    for spec in NOTEBOOKS.values():
+        for item in spec.downloads:
+            if item.repo_id == repo_id:
+                return item
+    return None

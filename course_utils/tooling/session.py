@@ -1,0 +1,125 @@
+"""The one call after every notebook's parameters cell: profile, seeds, device, checked parameters.
+
+    cfg = course_utils.setup("01_catastrophic_forgetting", globals())
+
+reads ``PROFILE``, ``SEED`` and the catalogue's parameter names from the notebook's namespace,
+so each parameter is written once, in the parameters cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import catalog, hub, standins
+from .params import MINI_PREFIX, Param, ParameterError, check_all, looks_like_hub_id
+from .profiles import Profile, mini_threads, resolve_profile, seed_everything
+
+MAX_SEED = 2**32 - 1
+
+
+@dataclass
+class Session:
+    """The effective settings of one notebook run. Parameters read as attributes: ``cfg.STEPS``."""
+
+    notebook: str
+    profile: Profile
+    seed: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        params = self.__dict__.get("params", {})
+        if name in params:
+            return params[name]
+        raise AttributeError(f"{name!r} is neither a setting nor a parameter of this notebook")
+
+    @property
+    def device(self) -> str:
+        return self.profile.device
+
+    def describe(self) -> str:
+        """The settings in effect, one per line."""
+        rows = [
+            ("notebook", self.notebook),
+            ("profile", self.profile.name),
+            ("device", f"{self.profile.device} ({self.profile.accelerator})"),
+            ("dtype", self.profile.dtype),
+            ("gradient checkpointing", self.profile.gradient_checkpointing),
+            ("offline", self.profile.offline),
+            ("seed", self.seed),
+            *self.params.items(),
+        ]
+        width = max(len(str(k)) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ParameterError(
+            f"SEED = {seed!r} is not allowed: expected an integer in [0, {MAX_SEED}]"
+        )
+    return seed
+
+
+def _model_source(name: str, value: str, profile: Profile) -> str:
+    """Where a model parameter's weights come from in this profile: a folder, or a Hub id that
+    this profile can reach. In an offline profile a Hub id stops here, not inside a library."""
+    if value.startswith(MINI_PREFIX):
+        return standins.mini_model_path(value)
+    if not looks_like_hub_id(value):
+        return value
+    if standins.enabled():
+        return standins.model_path(name, value)
+    if profile.offline and not hub.is_cached(value):
+        raise ParameterError(
+            f"{name} = {value!r} is not allowed in the {profile.name!r} profile: it runs "
+            "offline, so a Hugging Face Hub id cannot be downloaded. Give a model folder "
+            f"(None means the course's mini model), or use PROFILE = 't4' with the Hub reachable"
+        )
+    return value
+
+
+def _resolve(name: str, value: Any, rule: Param, profile: Profile) -> Any:
+    if value is None:
+        value = rule.default_for(profile.name)
+        if value is None:
+            raise ParameterError(f"{name} = None has no default in the {profile.name!r} profile")
+    if rule.kind == "model":
+        value = _model_source(name, value, profile)
+    return value
+
+
+def setup(notebook: str, namespace: Mapping[str, Any]) -> Session:
+    """Resolve the profile, check every parameter, seed everything and print the settings.
+
+    ``namespace`` is the notebook's ``globals()``: ``PROFILE``, ``SEED`` and each parameter the
+    catalogue lists for ``notebook`` are read from it. Bad values raise ParameterError naming
+    the parameter, the value and what is allowed.
+    """
+    spec = catalog.spec_for(notebook)
+    missing = [n for n in ("PROFILE", "SEED", *spec.params) if n not in namespace]
+    if missing:
+        raise ParameterError(
+            f"the parameters cell of {spec.stem} must define {', '.join(missing)} "
+            "(the catalogue lists them)"
+        )
+    seed = _check_seed(namespace["SEED"])
+    profile = resolve_profile(namespace["PROFILE"])
+    values = check_all({n: namespace[n] for n in spec.params}, spec.params)
+    values = {n: _resolve(n, v, spec.params[n], profile) for n, v in values.items()}
+
+    if profile.offline:
+        hub.go_offline()
+    if profile.device == "cpu":
+        import torch
+
+        torch.set_num_threads(mini_threads())
+    if spec.uses_mini_models and (profile.name == "mini" or standins.enabled()):
+        from ..mini.build import ensure_built
+
+        ensure_built()
+    seed_everything(seed)
+    session = Session(notebook=spec.stem, profile=profile, seed=seed, params=values)
+    print(session.describe())
+    return session

@@ -1,0 +1,165 @@
+"""Local stand-ins for the Hugging Face Hub, so the ``t4`` code path runs without network.
+
+``python -m course_utils run --profile t4 --stand-ins`` (and ``tests/test_t4_stand_ins.py``)
+sets ``COURSE_STAND_INS=1``. Then:
+
+- each Hub model id of the catalogue is replaced by a mini model of the same architecture
+  (``catalog.Download.stand_in``), so ``MODEL = "google/flan-t5-base"`` loads the mini T5;
+- each Hub dataset is replaced by a small local copy, written from the bundled data, with the
+  Hub dataset's exact layout: the same files, split names, column names and types, and quirks
+  (DialogSum's test split holds every dialogue three times, once per human summary). It is
+  loaded with the same ``datasets.load_dataset(...)`` call as the Hub id;
+- without a GPU, the ``t4`` profile runs on the CPU with a T4's settings (``profiles.py``);
+- the catalogue's ``stand_in`` values cut step and example counts to a few.
+
+A column rename, a split mix-up or a dtype branch that would break on Colab breaks here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import catalog, paths
+from .hub import env_flag
+from .params import MINI_PREFIX, ParameterError
+
+ENV = "COURSE_STAND_INS"
+
+
+def enabled() -> bool:
+    """Whether this process runs the t4 stand-in test (``COURSE_STAND_INS=1``)."""
+    return env_flag(ENV)
+
+
+def mini_model_path(reference: str) -> str:
+    """A "mini:<name>" reference as the folder of that built mini model."""
+    return str(paths.models_dir() / reference.removeprefix(MINI_PREFIX))
+
+
+def model_path(name: str, repo_id: str) -> str:
+    """The local stand-in of the Hub model ``repo_id`` (parameter ``name`` asked for it)."""
+    item = catalog.stand_in_for(repo_id)
+    if item is None or item.kind != "model":
+        known = sorted(
+            d.repo_id for s in catalog.NOTEBOOKS.values() for d in s.downloads if d.kind == "model"
+        )
+        raise ParameterError(
+            f"{name} = {repo_id!r} has no local stand-in: the t4 stand-in test replaces only "
+            f"the catalogue's Hub models ({', '.join(known)}); give a model folder instead"
+        )
+    return mini_model_path(item.stand_in)
+
+
+# ----------------------------------------------------------------------------- dataset copies
+
+
+def _bundled(name: str, split: str) -> list[dict[str, Any]]:
+    text = (paths.data_dir() / name / f"{split}.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({c: row[c] for c in columns} for row in rows)
+
+
+def _dialogsum(folder: Path) -> None:
+    """knkarthick/dialogsum: train.csv, validation.csv, test.csv; id, dialogue, summary, topic
+    (all strings). Test ids are test_<n>_<k>: each dialogue appears once per summary, k = 1..3."""
+    columns = ["id", "dialogue", "summary", "topic"]
+    for split, count in (("train", 40), ("validation", 10)):
+        rows = _bundled("dialogue_summaries", split)[:count]
+        rows = [{**row, "id": f"{split}_{i}"} for i, row in enumerate(rows)]
+        _write_csv(folder / f"{split}.csv", rows, columns)
+    test = []
+    for i, row in enumerate(_bundled("dialogue_summaries", "test")[:12]):
+        summary = row["summary"]
+        variants = (summary, "In short, " + summary[0].lower() + summary[1:], summary + " Done.")
+        for k, text in enumerate(variants, 1):
+            test.append({**row, "id": f"test_{i}_{k}", "summary": text})
+    _write_csv(folder / "test.csv", test, columns)
+
+
+def _alpaca_cleaned(folder: Path) -> None:
+    """yahma/alpaca-cleaned: one file, alpaca_data_cleaned.json, a JSON list of objects with
+    output, input, instruction (strings); a single split, train."""
+    rows = _bundled("instructions", "train")[:50] + _bundled("instructions", "test")[:10]
+    keep = [{k: row[k] for k in ("output", "input", "instruction")} for row in rows]
+    (folder / "alpaca_data_cleaned.json").write_text(json.dumps(keep, indent=2))
+
+
+def _ultrafeedback(folder: Path) -> None:
+    """trl-lib/ultrafeedback_binarized: data/train-*.parquet and data/test-*.parquet with
+    chosen and rejected (conversations: lists of {content, role}), score_chosen and
+    score_rejected (float64); the prompt is the conversations' first, user, turn."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (folder / "data").mkdir()
+    for split, count in (("train", 40), ("test", 10)):
+        rows = _bundled("preferences", split)[:count]
+
+        def chat(row: dict[str, Any], answer: str) -> list[dict[str, str]]:
+            return [
+                {"content": row["prompt"], "role": "user"},
+                {"content": row[answer], "role": "assistant"},
+            ]
+
+        table = pa.table(
+            {
+                "chosen": [chat(r, "chosen") for r in rows],
+                "rejected": [chat(r, "rejected") for r in rows],
+                "score_chosen": pa.array([8.0] * len(rows), pa.float64()),
+                "score_rejected": pa.array([3.0] * len(rows), pa.float64()),
+            }
+        )
+        pq.write_table(table, folder / "data" / f"{split}-00000-of-00001.parquet")
+
+
+#: Hub dataset id -> (stand-in name, writer of its local copy).
+DATASETS: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "knkarthick/dialogsum": ("dialogsum", _dialogsum),
+    "yahma/alpaca-cleaned": ("alpaca-cleaned", _alpaca_cleaned),
+    "trl-lib/ultrafeedback_binarized": ("ultrafeedback_binarized", _ultrafeedback),
+}
+
+
+def write_dataset(repo_id: str, out_dir: Path | None = None) -> Path:
+    """(Re)write the local copy of the Hub dataset ``repo_id``; returns its folder."""
+    if repo_id not in DATASETS:
+        raise KeyError(f"no stand-in for the Hub dataset {repo_id!r}; known: {', '.join(DATASETS)}")
+    name, writer = DATASETS[repo_id]
+    out_dir = out_dir or paths.stand_ins_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_dir))
+    try:
+        writer(staging)
+        target = out_dir / name
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def dataset_path(repo_id: str) -> str:
+    """The folder that stands in for the Hub dataset ``repo_id`` (written if missing)."""
+    folder = paths.stand_ins_dir() / DATASETS[repo_id][0] if repo_id in DATASETS else None
+    if folder is None or not folder.is_dir():
+        folder = write_dataset(repo_id)
+    return str(folder)
+
+
+def prepare() -> list[Path]:
+    """Write every dataset stand-in afresh (the runner does this once per stand-in run)."""
+    return [write_dataset(repo_id) for repo_id in DATASETS]
