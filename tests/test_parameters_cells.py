@@ -20,7 +20,7 @@ SPEC = NotebookSpec(
 GOOD = """PROFILE = "auto"  # "auto" (t4 with a CUDA GPU, else mini) | "t4" | "mini"
 SEED = 0  # data order, sampling, initialisation: 0 to 2**32 - 1
 
-STEPS = None  # steps: 1 to 100; None = 10 (mini), 50 (t4)
+STEPS = None  # steps: 1 to 100; None: 10 (mini), 50 (t4)
 FLAG = True  # True or False"""
 
 
@@ -62,13 +62,14 @@ def test_a_good_cell_has_no_problems():
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
-        (lambda s: s.replace("; None = 10 (mini), 50 (t4)", ""), "STEPS: comment"),
+        (lambda s: s.replace("; None: 10 (mini), 50 (t4)", ""), "STEPS: comment"),
         (lambda s: s.replace("FLAG = True  # True or False", ""), "the catalogue wants"),
         (lambda s: s + "\nEXTRA = 1  # what", "the catalogue wants"),
         (lambda s: s.replace("FLAG = True", "FLAG = 3"), "FLAG = 3 is not allowed"),
         (lambda s: s.replace("STEPS = None", "STEPS = 0"), "STEPS = 0 is not allowed"),
         (lambda s: s + "\nprint('hello')", "is not `NAME = value"),
         (lambda s: s.replace("STEPS = None", "STEPS = range(3)"), "not a Python literal"),
+        (lambda s: s.replace("# True or False", "# True or False (x = 1)"), "papermill cannot"),
     ],
 )
 def test_problems_are_found(change, problem):

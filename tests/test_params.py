@@ -96,7 +96,7 @@ def test_profile_defaults_make_none_allowed():
     [
         (
             Param("int", 10, 5000, help="steps", mini=200, t4=300),
-            "steps: 10 to 5000; None = 200 (mini), 300 (t4)",
+            "steps: 10 to 5000; None: 200 (mini), 300 (t4)",
         ),
         (Param("float", 1e-6, 0.1, help="lr"), "lr: 1e-6 to 0.1"),
         (Param("choice", choices=("q,v", "all-linear")), '"q,v" | "all-linear"'),
@@ -105,9 +105,9 @@ def test_profile_defaults_make_none_allowed():
         (Param("float", 0.0, help="lambda"), "lambda: >= 0"),
         (
             Param("model", mini="mini:mini-seq2seq", t4="google/flan-t5-base"),
-            "a folder or Hub id; None = mini-seq2seq (mini), google/flan-t5-base (t4)",
+            "a folder or Hub id; None: mini-seq2seq (mini), google/flan-t5-base (t4)",
         ),
-        (Param("float_list", 0.01, 1.0, mini=[0.1, 1.0]), "each 0.01 to 1; None = [0.1, 1] (mini)"),
+        (Param("float_list", 0.01, 1.0, mini=[0.1, 1.0]), "each 0.01 to 1; None: [0.1, 1] (mini)"),
     ],
 )
 def test_the_comment_a_parameters_cell_carries(rule: Param, comment: str) -> None:

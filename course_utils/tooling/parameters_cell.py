@@ -72,6 +72,9 @@ def problems(source: str, spec: NotebookSpec) -> list[str]:
     for line in lines:
         if line.name not in wanted:
             continue
+        if (line.value + (line.comment or "")).count("=") or "#" in line.value:
+            # papermill reads the cell too (for `--help-notebook`), one `=` and `#` a line
+            found.append(f"{line.name}: papermill cannot read a line with another '=' or '#'")
         want = expected_comment(spec, line.name)
         if line.comment != want:
             found.append(f"{line.name}: comment {line.comment!r}, the catalogue says {want!r}")

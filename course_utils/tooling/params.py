@@ -114,7 +114,7 @@ class Param:
         if self.optional:
             shown = {p: self.default_for(p) for p in ("mini", "t4")}
             defaults = ", ".join(f"{_show(v)} ({p})" for p, v in shown.items() if v is not None)
-            text += f"; None = {defaults}"
+            text += f"; None: {defaults}"
         return text
 
 

@@ -173,7 +173,12 @@ def _cpu_model() -> str:
 
 def machine_description(accelerator: str) -> str:
     """CPU model and core count, and the GPU if there is one."""
-    gpu = "no GPU" if accelerator == "CPU only" else f"GPU {accelerator}"
+    if accelerator == "CPU only":
+        gpu = "no GPU"
+    elif accelerator.startswith("CPU"):  # the t4 stand-in run on a machine without a GPU
+        gpu = f"no GPU ({accelerator})"
+    else:
+        gpu = f"GPU {accelerator}"
     return f"{_cpu_model()} ({os.cpu_count()} cores), {gpu}"
 
 
