@@ -22,7 +22,7 @@ course: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check course_utils tests notebooks
-	$(OFFLINE) $(PY) -m pytest
+	$(OFFLINE) $(PY) -m pytest --durations=8
 
 lint: $(STAMP)
 	$(PY) -m ruff check course_utils tests notebooks

@@ -156,3 +156,18 @@ def test_trl_does_not_double_eos(tiny_decoder, tmp_path):
     ids = trainer.train_dataset[0]["input_ids"]
     assert ids.count(tokenizer.eos_token_id) == 1
     assert ids[-1] == tokenizer.eos_token_id
+
+
+def test_the_build_cache_is_keyed_by_the_recipe(tmp_path, monkeypatch):
+    from course_utils.mini import build
+
+    first = build.fingerprint()
+    assert first == build.fingerprint() and len(first) == 16
+    assert build.current_report(tmp_path) is None  # nothing built there
+    (tmp_path / build.REPORT).write_text(json.dumps({"fingerprint": first}))
+    for folder in (SEQ2SEQ_DIR, DECODER_DIR):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "config.json").write_text("{}")
+    assert build.current_report(tmp_path) == {"fingerprint": first}
+    monkeypatch.setitem(build.RECIPE, "seed", 1)  # another recipe: the build is stale
+    assert build.current_report(tmp_path) is None

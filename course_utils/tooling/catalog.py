@@ -61,7 +61,7 @@ register(
     NotebookSpec(
         stem="00_setup_check",
         title="Set-up check",
-        params={"CHECK_MINI_MODELS": Param("bool", help="also load the mini models and ask each")},
+        params={"CHECK_MINI_MODELS": Param("bool", help="load the mini models, ask each a question")},
         t4_minutes=1,
     )
 )
