@@ -117,8 +117,15 @@ def run_method(
     lora: dict | None = None,
     l2sp_strength: float = 0.0,
     eval_every: int = 0,
+    seed: int = 0,
 ) -> MethodResult:
-    """Fine-tune a fresh copy of ``base_model`` one way and evaluate it along the way."""
+    """Fine-tune a fresh copy of ``base_model`` one way and evaluate it.
+
+    ``eval_every`` > 0 evaluates at step 0, every ``eval_every`` steps and at the end (a curve);
+    0 evaluates once, at the end. ``seed`` sets the adapter's random initialisation (the data
+    order is the ``batches``' own seed).
+    """
+    torch.manual_seed(seed)
     model = copy.deepcopy(base_model)
     if lora is not None:
         model = add_lora(model, **lora)
@@ -137,15 +144,99 @@ def run_method(
         lr=lr,
         extra_loss=extra,
         evaluate=lambda step: evaluator(model),
-        eval_every=eval_every or steps,
+        eval_every=eval_every,
     )
+    curve = log.evaluations if eval_every else [(steps, evaluator(model))]
     return MethodResult(
         name=name,
         trainable=trainable_parameters(model),
         seconds=log.seconds,
-        curve=log.evaluations,
+        curve=curve,
         model=model,
     )
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One way of fine-tuning on the new task: full or LoRA, at a learning rate, with or
+    without replay and L2-SP. ``lora_rank`` 0 means full fine-tuning."""
+
+    lr: float
+    lora_rank: int = 0
+    lora_alpha: float = 0.0
+    lora_targets: str = "q,v"  # "q,v", "q,k,v,o" or "all-linear"
+    replay_share: float = 0.0
+    l2sp_strength: float = 0.0
+
+    @property
+    def lora(self) -> dict | None:
+        """The LoRA settings for ``add_lora``, or None for full fine-tuning."""
+        if not self.lora_rank:
+            return None
+        targets = self.lora_targets
+        return {
+            "rank": self.lora_rank,
+            "alpha": self.lora_alpha,
+            "targets": targets if targets == "all-linear" else targets.split(","),
+        }
+
+
+@dataclass
+class Experiment:
+    """Everything a notebook's runs share: the base model, the evaluation, the data and the
+    budget. ``run`` trains one recipe at one seed, and remembers it, so a sweep that meets a
+    recipe already run (at that seed) reuses the result instead of training it again."""
+
+    base_model: object
+    tokenizer: object
+    evaluator: Evaluator
+    new_pool: Sequence[Example]
+    old_pool: Sequence[Example]
+    steps: int
+    batch_size: int
+    done: dict = field(default_factory=dict)
+
+    def batches(self, recipe: Recipe, seed: int) -> Iterator[list[Example]]:
+        """The recipe's training batches: the new task, with replayed old tasks if it asks."""
+        if recipe.replay_share:
+            return replay_batches(
+                self.new_pool, self.old_pool, self.batch_size, recipe.replay_share, seed
+            )
+        return sample_batches(self.new_pool, self.batch_size, seed)
+
+    def run(self, name: str, recipe: Recipe, seed: int = 0, eval_every: int = 0) -> MethodResult:
+        """Fine-tune by ``recipe`` (a curve every ``eval_every`` steps, or only the end)."""
+        known = self.done.get((recipe, seed))
+        if known is not None and (len(known.curve) > 1 or not eval_every):
+            return known
+        result = run_method(
+            name,
+            self.base_model,
+            self.tokenizer,
+            self.evaluator,
+            self.batches(recipe, seed),
+            self.steps,
+            recipe.lr,
+            lora=recipe.lora,
+            l2sp_strength=recipe.l2sp_strength,
+            eval_every=eval_every,
+            seed=seed,
+        )
+        self.done[(recipe, seed)] = result
+        return result
+
+
+def mean_and_sd(values: Sequence[float]) -> tuple[float, float]:
+    """The mean and the sample standard deviation (0 for a single value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def knob_token(value: float) -> str:
+    """A sweep value as part of a recorded name: 0.001 -> "0p001", 3e-05 -> "3em05", 8 -> "8"."""
+    return f"{value:g}".replace(".", "p").replace("-", "m")
 
 
 def answers_table(models: dict[str, object], tokenizer, prompts: list[str]) -> list[dict[str, str]]:

@@ -4,6 +4,7 @@ The pieces, in the order the notebook uses them:
 
 1. ``TEMPLATES`` / ``render``   one task, several phrasings of its instruction (the FLAN recipe);
 2. ``pick_shots`` / ``build_prompt``   zero-, one- and few-shot prompts (examples in the prompt);
+   ``unique_dialogues`` / ``lead``   the test set with all its references, and the lead baseline;
 3. (``course_utils.evaluation.generate_answers`` writes the summaries: greedy, batched);
 4. ``prompt_completion_pairs`` / ``tokenize_pairs``   a training set of prompt -> completion;
 5. ``training_arguments`` / ``fine_tune``   full fine-tuning with transformers' Seq2SeqTrainer,
@@ -122,6 +123,40 @@ def build_prompt(
 
 
 # --------------------------------------------------------------------------------------------
+# 3. Test dialogues, their references, and the lead baseline
+# --------------------------------------------------------------------------------------------
+
+
+def unique_dialogues(rows: Any, limit: int | None = None) -> Any:
+    """The test set with each dialogue once and all its human summaries as ``references``.
+
+    DialogSum's test split holds every dialogue three times, once per human summary; scoring
+    each copy would count a dialogue three times. Returns a ``datasets.Dataset`` with
+    ``dialogue``, ``summary`` (the first reference, for display) and ``references`` (all of
+    them), in order of first appearance, at most ``limit`` dialogues.
+    """
+    from datasets import Dataset
+
+    grouped: dict[str, list[str]] = {}
+    for dialogue, summary in zip(rows["dialogue"], rows["summary"], strict=True):
+        if dialogue not in grouped and limit is not None and len(grouped) >= limit:
+            continue
+        grouped.setdefault(dialogue, []).append(summary)
+    return Dataset.from_dict(
+        {
+            "dialogue": list(grouped),
+            "summary": [refs[0] for refs in grouped.values()],
+            "references": list(grouped.values()),
+        }
+    )
+
+
+def lead(dialogue: str, lines: int = 1) -> str:
+    """The lead baseline: the dialogue's first ``lines`` lines, copied as the "summary"."""
+    return "\n".join(dialogue.splitlines()[:lines])
+
+
+# --------------------------------------------------------------------------------------------
 # 4. A training set of prompt -> completion pairs
 # --------------------------------------------------------------------------------------------
 
@@ -184,6 +219,12 @@ def subset_sizes(n_train: int, fractions: Sequence[float]) -> list[int]:
 # --------------------------------------------------------------------------------------------
 # 5. Full fine-tuning with Seq2SeqTrainer
 # --------------------------------------------------------------------------------------------
+
+
+def ablation_steps(n_examples: int, batch_size: int, epochs: float) -> int:
+    """Optimizer steps for ``epochs`` passes over ``n_examples`` (at least one step), so that
+    every subset of a data-size ablation is seen the same number of times."""
+    return max(1, math.ceil(epochs * n_examples / batch_size))
 
 
 def training_arguments(

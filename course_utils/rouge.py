@@ -13,7 +13,8 @@ notebook prints can be traced back to counting:
 4. ``lcs_length``   the longest common subsequence: words in the same order, gaps allowed.
 5. ``rouge_l``      ROUGE-L: the LCS turned into precision, recall and F.
 6. ``rouge_scores`` the mean F of all three over a corpus: what the notebooks report
-                    (from these functions, or from an ``evaluate`` metric).
+                    (one reference or the best of several; from these functions, or from an
+                    ``evaluate`` metric).
 
 Every score comes in three flavours:
 
@@ -166,6 +167,19 @@ def rouge_n(prediction: str, reference: str, n: int) -> PRF:
 # --------------------------------------------------------------------------------------------
 
 
+def lcs_table(a: Sequence[str], b: Sequence[str]) -> list[list[int]]:
+    """The dynamic-programming table of ``lcs_length``: ``table[i][j]`` is the LCS length of
+    ``a[:i]`` and ``b[:j]`` (row 0 and column 0 are the empty prefixes)."""
+    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            if a[i - 1] == b[j - 1]:
+                table[i][j] = table[i - 1][j - 1] + 1
+            else:
+                table[i][j] = max(table[i - 1][j], table[i][j - 1])
+    return table
+
+
 def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
     """Length of the longest common subsequence of ``a`` and ``b`` (dynamic programming).
 
@@ -182,14 +196,7 @@ def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
     >>> lcs_length("ABCBDAB", "BDCABA")
     4
     """
-    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
-    for i in range(1, len(a) + 1):
-        for j in range(1, len(b) + 1):
-            if a[i - 1] == b[j - 1]:
-                table[i][j] = table[i - 1][j - 1] + 1
-            else:
-                table[i][j] = max(table[i - 1][j], table[i][j - 1])
-    return table[len(a)][len(b)]
+    return lcs_table(a, b)[len(a)][len(b)]
 
 
 def rouge_l(prediction: str, reference: str) -> PRF:
@@ -219,12 +226,29 @@ def score_pair(prediction: str, reference: str) -> dict[str, PRF]:
     }
 
 
+def score_multi(prediction: str, references: str | Sequence[str]) -> dict[str, PRF]:
+    """ROUGE of one prediction against one or several human references.
+
+    With several (DialogSum's test split has three summaries per dialogue), each ROUGE type
+    takes the reference it matches best, by F-measure: the first of equals, as
+    ``rouge_score``'s ``score_multi`` does. A string is one reference.
+    """
+    options = [references] if isinstance(references, str) else list(references)
+    if not options:
+        raise ValueError("score_multi needs at least one reference")
+    scored = [score_pair(prediction, reference) for reference in options]
+    return {t: max((s[t] for s in scored), key=lambda prf: prf.fmeasure) for t in ROUGE_TYPES}
+
+
 def rouge_scores(
-    predictions: Sequence[str], references: Sequence[str], metric: Any = None
+    predictions: Sequence[str],
+    references: Sequence[str] | Sequence[Sequence[str]],
+    metric: Any = None,
 ) -> dict[str, float]:
     """Mean F-measure of ROUGE-1, ROUGE-2 and ROUGE-L over a corpus of (prediction, reference).
 
-    Each pair is scored on its own and the F-measures are averaged, every example weighing the
+    Each prediction is scored on its own, against its reference or its best of several
+    references (``score_multi``), and the F-measures are averaged, every example weighing the
     same. The per-pair scores come from this module, or from ``metric``, an ``evaluate`` ROUGE
     metric (the Hub's or the course's local one), asked with ``use_aggregator=False``: its
     default aggregate is a bootstrap median, close to the mean but not equal. An empty corpus
@@ -240,7 +264,7 @@ def rouge_scores(
             predictions=list(predictions), references=list(references), use_aggregator=False
         )
     else:
-        scored = [score_pair(p, r) for p, r in zip(predictions, references, strict=True)]
+        scored = [score_multi(p, r) for p, r in zip(predictions, references, strict=True)]
         per_pair = {t: [pair[t].fmeasure for pair in scored] for t in ROUGE_TYPES}
     return {t: sum(per_pair[t]) / max(len(per_pair[t]), 1) for t in ROUGE_TYPES}
 
@@ -288,6 +312,36 @@ def explain_rouge_n(prediction: str, reference: str, n: int = 1) -> str:
         f" = {_fraction(matches, n_pred)} = {score.precision:.4f}",
         f"recall    = overlap / reference {n}-grams "
         f" = {_fraction(matches, n_ref)} = {score.recall:.4f}",
+        f"F         = 2 * P * R / (P + R) = {score.fmeasure:.4f}",
+    ]
+    return "\n".join(lines)
+
+
+def explain_rouge_l(prediction: str, reference: str) -> str:
+    """Show the LCS table behind ``rouge_l`` and the resulting P, R and F, as text to ``print``.
+
+    One row per prediction token, one column per reference token; a cell holds the LCS length
+    of the two prefixes, and ``*`` marks a cell where the two tokens are equal (the diagonal
+    step). The bottom-right cell is the LCS length.
+    """
+    pred, ref = tokenize(prediction), tokenize(reference)
+    table = lcs_table(pred, ref)
+    width = max([3, *(len(w) for w in [*pred, *ref])]) + 1
+    lines = [" " * width + "".join(f"{w:>{width}}" for w in ref)]
+    for i, word in enumerate(pred, 1):
+        cells = [
+            f"{table[i][j]}{'*' if word == ref[j - 1] else ' '}".rjust(width)
+            for j in range(1, len(ref) + 1)
+        ]
+        lines.append(f"{word:>{width}}" + "".join(cells))
+    score = _prf(table[-1][-1], len(pred), len(ref))
+    lines += [
+        "",
+        f"LCS = {table[-1][-1]} (bottom-right cell)",
+        f"precision = LCS / prediction tokens = {_fraction(table[-1][-1], len(pred))}"
+        f" = {score.precision:.4f}",
+        f"recall    = LCS / reference tokens  = {_fraction(table[-1][-1], len(ref))}"
+        f" = {score.recall:.4f}",
         f"F         = 2 * P * R / (P + R) = {score.fmeasure:.4f}",
     ]
     return "\n".join(lines)

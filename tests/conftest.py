@@ -43,12 +43,13 @@ def mini_report() -> dict:
 
 @pytest.fixture(scope="session")
 def course_run(mini_report, tmp_path_factory) -> Path:
-    """Every course notebook executed once in the mini profile; returns the output folder."""
+    """Every course notebook executed once in the mini profile, with the exercises' solutions
+    (so none can rot); returns the output folder."""
     from course_utils.tooling import runner
 
     folder = os.environ.get(OUTPUTS_ENV)
     out = Path(folder) if folder else tmp_path_factory.mktemp("course-mini")
-    runner.run_notebooks([], "mini", out, {})
+    runner.run_notebooks([], "mini", out, {}, solutions=True)
     return out
 
 

@@ -83,3 +83,47 @@ def test_evaluator_answers_table_and_adapter_size(tiny_seq2seq, tiny_t5):
     assert [r["prompt"] for r in rows] == prompts and all(r["a"] == r["b"] for r in rows)
     adapter = forgetting.add_lora(tiny_t5, rank=2, alpha=4, targets=["q"])
     assert 0 < forgetting.saved_megabytes(adapter) < forgetting.saved_megabytes(model)
+
+
+def test_recipe_lora_settings():
+    assert forgetting.Recipe(1e-3).lora is None
+    lora = forgetting.Recipe(1e-3, lora_rank=4, lora_alpha=8.0, lora_targets="q,k,v,o").lora
+    assert lora == {"rank": 4, "alpha": 8.0, "targets": ["q", "k", "v", "o"]}
+    assert forgetting.Recipe(1e-3, lora_rank=2, lora_targets="all-linear").lora["targets"] == (
+        "all-linear"
+    )
+
+
+def test_experiment_reuses_a_recipe_it_has_run(tiny_seq2seq):
+    _, model, tokenizer = tiny_seq2seq
+    evaluator = forgetting.Evaluator(
+        tokenizer, {"add": tasks.examples("add", "test", 2)}, tasks.examples("topic", "test", 2)
+    )
+    experiment = forgetting.Experiment(
+        model,
+        tokenizer,
+        evaluator,
+        tasks.examples("topic", "train", 8),
+        tasks.examples("add", "train", 8),
+        steps=2,
+        batch_size=4,
+    )
+    recipe = forgetting.Recipe(1e-3, replay_share=0.5)
+    curve = experiment.run("replay", recipe, seed=0, eval_every=1)
+    assert len(curve.curve) == 3
+    assert experiment.run("again", recipe, seed=0) is curve  # reused, not retrained
+    other = experiment.run("seed 1", recipe, seed=1)
+    assert other is not curve and len(other.curve) == 1
+
+
+def test_mean_sd_and_knob_names():
+    assert forgetting.mean_and_sd([1.0]) == (1.0, 0.0)
+    mean, sd = forgetting.mean_and_sd([1.0, 2.0, 3.0])
+    assert mean == 2.0 and abs(sd - 1.0) < 1e-12
+    assert [forgetting.knob_token(v) for v in (0.001, 3e-05, 8, 0.3)] == [
+        "0p001",
+        "3em05",
+        "8",
+        "0p3",
+    ]
+    assert all(f"old_acc_lr{forgetting.knob_token(v)}".isidentifier() for v in (1e-4, 0.25, 64))

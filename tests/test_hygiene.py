@@ -33,3 +33,17 @@ def test_notebook_is_clean_and_well_formed(path):
     assert first.cell_type == "markdown" and first.source.startswith("# ")
     assert badges.badge_url(path) in first.source
     assert path.stem in catalog.NOTEBOOKS, "every notebook has a catalogue entry"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercises_come_with_code_solutions_that_only_tests_run(path):
+    nb = nbformat.read(path, as_version=4)
+    exercises = [c for c in nb.cells if c.cell_type == "markdown" and "## Exercises" in c.source]
+    if not exercises:
+        return  # notebook 00 checks the set-up and has no exercises
+    solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert solutions, "exercises need solutions in cells tagged 'solution'"
+    assert all(c.cell_type == "code" for c in solutions)
+    first = nb.cells.index(solutions[0])
+    assert all("parameters" not in c.metadata.get("tags", []) for c in nb.cells[first:])
+    assert "record(" not in "".join(c.source for c in solutions), "a solution records nothing"

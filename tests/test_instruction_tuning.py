@@ -201,3 +201,23 @@ def test_fine_tune_a_few_steps(tiny_seq2seq, dialogues):
         for a, b in zip(result.model.parameters(), before.parameters(), strict=True)
     )
     assert changed, "full fine-tuning must change the weights"
+
+
+def test_unique_dialogues_gathers_every_reference():
+    rows = {
+        "dialogue": ["A: x", "A: x", "B: y", "A: x", "C: z"],
+        "summary": ["x1", "x2", "y1", "x3", "z1"],
+    }
+    test = it.unique_dialogues(rows)
+    assert test["dialogue"] == ["A: x", "B: y", "C: z"]
+    assert test["references"] == [["x1", "x2", "x3"], ["y1"], ["z1"]]
+    assert test["summary"] == ["x1", "y1", "z1"]
+    assert it.unique_dialogues(rows, limit=2)["references"] == [["x1", "x2", "x3"], ["y1"]]
+
+
+def test_lead_and_ablation_steps():
+    assert it.lead("A: hi\nB: hello\nA: bye") == "A: hi"
+    assert it.lead("A: hi\nB: hello\nA: bye", lines=2) == "A: hi\nB: hello"
+    assert it.ablation_steps(24, 16, epochs=8) == 12
+    assert it.ablation_steps(240, 16, epochs=8) == 120
+    assert it.ablation_steps(1, 16, epochs=1) == 1

@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokeni
 from course_utils import data
 from course_utils.evaluation import generate_answers
 from course_utils.mini import corpora, tasks
+from course_utils.mini import vocabulary as V
 from course_utils.mini.build import DECODER_DIR, SEQ2SEQ_DIR
 from course_utils.tooling import paths
 
@@ -171,3 +172,18 @@ def test_the_build_cache_is_keyed_by_the_recipe(tmp_path, monkeypatch):
     assert build.current_report(tmp_path) == {"fingerprint": first}
     monkeypatch.setitem(build.RECIPE, "seed", 1)  # another recipe: the build is stale
     assert build.current_report(tmp_path) is None
+
+
+def test_no_antonym_is_ambiguous():
+    words = [w for pair in V.ANTONYMS.items() for w in pair]
+    assert len(words) == len(set(words)), "a word with two opposites has no single answer"
+
+
+@pytest.mark.parametrize("name", sorted(tasks.TASKS))
+def test_every_prompt_has_one_answer(name):
+    answers: dict[str, set[str]] = {}
+    for split in tasks.SPLITS:
+        for example in tasks.examples(name, split, 300, 0):
+            answers.setdefault(example.prompt, set()).add(example.target)
+    ambiguous = {p: a for p, a in answers.items() if len(a) > 1}
+    assert not ambiguous

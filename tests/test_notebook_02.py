@@ -19,6 +19,8 @@ def _results(course_run) -> dict:
 def test_02_records_every_result(course_run):
     r = _results(course_run)
     for name in (
+        "rouge1_lead",
+        "invented_share",
         "rouge1_zero_shot",
         "rouge1_one_shot",
         "rouge1_few_shot",
@@ -36,6 +38,11 @@ def test_02_fine_tuning_beats_zero_shot_prompting(course_run):
     r = _results(course_run)
     assert r["rouge1_finetuned"] - r["rouge1_zero_shot"] >= 0.2
     assert r["rouge1_finetuned"] > r["rouge1_few_shot"]
+
+
+def test_02_fine_tuning_beats_copying_the_first_line(course_run):
+    r = _results(course_run)
+    assert r["rouge1_finetuned"] - r["rouge1_lead"] >= 0.05
 
 
 def test_02_more_training_data_scores_higher(course_run):

@@ -32,3 +32,12 @@ def test_00_setup_check(course_run):
     assert r["checks_failed"] == 0
     assert r["profile"] == "mini"
     assert r["mini_models_ok"] is True
+
+
+def test_every_solution_ran_in_the_test_run(course_run):
+    import nbformat
+
+    for path in paths.course_notebooks():
+        executed = nbformat.read(course_run / path.name, as_version=4)
+        solutions = [c for c in executed.cells if "solution" in c.metadata.get("tags", [])]
+        assert all(c.cell_type == "code" and c.execution_count for c in solutions), path.stem

@@ -15,13 +15,16 @@ from rouge_score import tokenize as rs_tokenize
 from course_utils.rouge import (
     LOCAL_ROUGE_MODULE,
     PRF,
+    explain_rouge_l,
     explain_rouge_n,
     lcs_length,
+    lcs_table,
     load_rouge_metric,
     ngrams,
     rouge_l,
     rouge_n,
     rouge_scores,
+    score_multi,
     score_pair,
     tokenize,
 )
@@ -305,3 +308,41 @@ def test_rouge_scores_through_an_evaluate_metric_equal_the_course_rouge():
     references = ["the cat lay on the mat", "the dog barked", "nothing here"]
     through_metric = rouge_scores(predictions, references, metric)
     assert through_metric == pytest.approx(rouge_scores(predictions, references), abs=1e-12)
+
+
+def test_score_multi_matches_rouge_score_on_random_references(scorer):
+    rng = random.Random(99)
+    for _ in range(200):
+        prediction = random_text(rng)
+        references = [random_text(rng) for _ in range(rng.randint(1, 4))]
+        expected = scorer.score_multi(references, prediction)
+        ours = score_multi(prediction, references)
+        for rouge_type in ROUGE_TYPES:
+            for field in PRF._fields:
+                want = getattr(expected[rouge_type], field)
+                assert getattr(ours[rouge_type], field) == pytest.approx(want, abs=1e-9)
+    assert score_multi("a b", "a b") == score_pair("a b", "a b")
+    with pytest.raises(ValueError):
+        score_multi("a", [])
+
+
+def test_rouge_scores_with_several_references_take_the_best_one():
+    predictions = ["the cat sat", "a dog"]
+    references = [["the cat lay", "the cat sat"], ["a cat"]]
+    assert rouge_scores(predictions, references)["rouge1"] == pytest.approx((1 + 0.5) / 2)
+    metric = load_rouge_metric()
+    assert rouge_scores(predictions, references, metric) == pytest.approx(
+        rouge_scores(predictions, references), abs=1e-12
+    )
+
+
+def test_explain_rouge_l_shows_the_lcs_table():
+    table = lcs_table(["a", "b", "c"], ["a", "c"])
+    assert table == [[0, 0, 0], [0, 1, 1], [0, 1, 1], [0, 1, 2]]
+    text = explain_rouge_l("Anna and Ben meet on Friday", "Anna will meet Ben on Friday")
+    assert "LCS = 4" in text
+    assert (
+        f"{rouge_l('Anna and Ben meet on Friday', 'Anna will meet Ben on Friday').fmeasure:.4f}"
+        in text
+    )
+    assert text.splitlines()[0].split() == ["anna", "will", "meet", "ben", "on", "friday"]

@@ -260,3 +260,14 @@ def test_run_environment() -> None:
     assert "HF_HUB_OFFLINE" not in runner.run_environment("t4")
     stand_ins = runner.run_environment("t4", stand_ins=True)
     assert stand_ins["COURSE_STAND_INS"] == "1" and stand_ins["HF_HUB_OFFLINE"] == "1"
+
+
+def test_a_lecture_run_shows_solutions_without_running_them(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path / "90_x.ipynb", "x = 1", "x = 2", parameters="A = 1")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].metadata["tags"] = ["solution"]
+    nbformat.write(nb, path)
+    lecture = runner.lecture(path)
+    assert [c.cell_type for c in lecture.cells] == ["code", "code", "raw"]
+    assert lecture.cells[2].source == "x = 2"
+    assert [c.cell_type for c in runner.lecture(path, solutions=True).cells] == ["code"] * 3

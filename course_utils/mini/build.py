@@ -227,16 +227,25 @@ def current_report(out_dir: Path | None = None) -> dict[str, Any] | None:
 
 
 def ensure_built(force: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
-    """Build the mini models unless an up-to-date build is already there."""
+    """Build the mini models unless an up-to-date build is already there.
+
+    Builds are serialised by a lock file in ``out_dir``: a second process (the tests and
+    ``make course`` at once) waits for the first build and then reuses it.
+    """
+    import fcntl
+
     out_dir = paths.models_dir() if out_dir is None else out_dir
-    report = None if force else current_report(out_dir)
-    if report is None:
-        print(
-            f"Building the mini models into {out_dir} (a few minutes on a CPU)...",
-            file=sys.stderr,
-            flush=True,
-        )
-        report = build(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        report = None if force else current_report(out_dir)
+        if report is None:
+            print(
+                f"Building the mini models into {out_dir} (a few minutes on a CPU)...",
+                file=sys.stderr,
+                flush=True,
+            )
+            report = build(out_dir)
     return report
 
 

@@ -39,7 +39,8 @@ in rouge_score's RougeScorer(use_stemmer=False).
 _KWARGS_DESCRIPTION = """
 Args:
     predictions: list of generated texts, one per example.
-    references: list of reference texts, one per prediction.
+    references: list of reference texts, one per prediction, or a list of several references
+        per prediction (each ROUGE type then scores the best-matching one).
     use_aggregator: True (default) returns the mean F-measure over the examples;
         False returns the list of per-example F-measures.
 Returns:
@@ -61,19 +62,30 @@ class CourseRouge(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Value("string"),
-                    "references": datasets.Value("string"),
-                }
-            ),
+            # One reference per prediction, or several (the best one counts for each type).
+            features=[
+                datasets.Features(
+                    {
+                        "predictions": datasets.Value("string"),
+                        "references": datasets.Sequence(datasets.Value("string")),
+                    }
+                ),
+                datasets.Features(
+                    {
+                        "predictions": datasets.Value("string"),
+                        "references": datasets.Value("string"),
+                    }
+                ),
+            ],
             reference_urls=["https://aclanthology.org/W04-1013"],
         )
 
     def _compute(self, predictions, references, use_aggregator=True):
         if use_aggregator:
             return rouge.rouge_scores(predictions, references)
-        per_example = [rouge.score_pair(p, r) for p, r in zip(predictions, references, strict=True)]
+        per_example = [
+            rouge.score_multi(p, r) for p, r in zip(predictions, references, strict=True)
+        ]
         return {
             rouge_type: [scores[rouge_type].fmeasure for scores in per_example]
             for rouge_type in rouge.ROUGE_TYPES

@@ -61,7 +61,9 @@ register(
     NotebookSpec(
         stem="00_setup_check",
         title="Set-up check",
-        params={"CHECK_MINI_MODELS": Param("bool", help="load the mini models, ask each a question")},
+        params={
+            "CHECK_MINI_MODELS": Param("bool", help="load the mini models, ask each a question")
+        },
         t4_minutes=1,
     )
 )
@@ -76,10 +78,9 @@ register(
             "NEW_TASK": Param(
                 "choice", choices=("sentiment_binary", "topic"), help="the task to learn"
             ),
-            "TRAIN_STEPS": Param(
-                "int", 10, 5000, help="optimizer steps per method", mini=200, t4=300
-            ),
+            "TRAIN_STEPS": Param("int", 10, 5000, help="optimizer steps per run", mini=60, t4=300),
             "BATCH_SIZE": Param("int", 1, 256, help="examples per step", mini=32, t4=16),
+            "SEEDS": Param("int", 1, 10, help="seeds per headline method", mini=3, t4=1),
             "LEARNING_RATE": Param("float", 1e-6, 1e-1, help="lr of full fine-tuning"),
             "LOW_LEARNING_RATE": Param("float", 1e-6, 1e-1, help="lower lr of full fine-tuning"),
             "LORA_RANK": Param("int", 1, 256, help="r of the LoRA update B·A"),
@@ -90,17 +91,29 @@ register(
             "LORA_LEARNING_RATE": Param("float", 1e-6, 1e-1, help="lr of LoRA"),
             "REPLAY_SHARE": Param("float", 0.0, 0.9, help="share of each batch from old tasks"),
             "L2SP_STRENGTH": Param("float", 0.0, 10.0, help="lambda of the L2-SP penalty"),
-            "RANK_SWEEP": Param("int_list", 1, 256, help="LoRA ranks compared"),
-            "EVAL_EVERY": Param("int", 1, 5000, help="steps between evaluations", mini=25, t4=50),
-            "EVAL_EXAMPLES": Param(
-                "int", 5, 1000, help="held-out examples per task", mini=50, t4=50
-            ),
+            "LR_SWEEP": Param("float_list", 1e-6, 1e-1, help="full fine-tuning lrs swept"),
+            "LORA_LR_SWEEP": Param("float_list", 1e-6, 1e-1, help="LoRA lrs swept"),
+            "RANK_SWEEP": Param("int_list", 1, 256, help="LoRA ranks swept, alpha 2r"),
+            "REPLAY_SWEEP": Param("float_list", 0.0, 0.9, help="replay shares swept"),
+            "L2SP_SWEEP": Param("float_list", 0.0, 10.0, help="L2-SP lambdas swept"),
+            "EVAL_EVERY": Param("int", 1, 5000, help="steps between evaluations", mini=10, t4=50),
+            "EVAL_EXAMPLES": Param("int", 5, 1000, help="test examples per task", mini=50, t4=50),
         },
         downloads=(Download("google/flan-t5-small", "model", 0.3, MINI_SEQ2SEQ),),
         t4_gpu_gb=4.0,
-        t4_minutes=15,
+        t4_minutes=30,
         uses_mini_models=True,
-        stand_in={"TRAIN_STEPS": 10, "EVAL_EVERY": 5, "EVAL_EXAMPLES": 5, "RANK_SWEEP": [1, 4]},
+        stand_in={
+            "TRAIN_STEPS": 10,
+            "EVAL_EVERY": 5,
+            "EVAL_EXAMPLES": 5,
+            "SEEDS": 2,
+            "LR_SWEEP": [1e-4, 1e-3],
+            "LORA_LR_SWEEP": [1e-3],
+            "RANK_SWEEP": [1, 4],
+            "REPLAY_SWEEP": [0.3],
+            "L2SP_SWEEP": [0.1],
+        },
     )
 )
 
@@ -129,7 +142,7 @@ register(
                 0.001,
                 1.0,
                 mini=[0.1, 0.3, 1.0],
-                t4=[0.01, 0.1, 1.0],
+                t4=[0.01, 0.05, 0.2],
             ),
             "SHOW_EXAMPLES": Param("int", 1, 20, help="test dialogues shown side by side"),
         },

@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         "dataset replaced by a local stand-in of the same architecture or schema, step counts "
         "cut to a few), on a GPU if there is one, else on the CPU as if on a T4",
     )
+    run.add_argument(
+        "--solutions",
+        action="store_true",
+        help="also run the exercises' solutions (cells tagged 'solution'); a lecture run shows "
+        "them without running them",
+    )
     run.set_defaults(handler=_run)
 
     params = commands.add_parser(
@@ -134,7 +140,12 @@ def _run(args: argparse.Namespace) -> int:
         runner.run_notebooks(args.notebooks, args.profile, None, parameters, dry_run=True)
         return 0
     results = runner.run_notebooks(
-        args.notebooks, args.profile, args.out, parameters, stand_ins=args.stand_ins
+        args.notebooks,
+        args.profile,
+        args.out,
+        parameters,
+        stand_ins=args.stand_ins,
+        solutions=args.solutions,
     )
     failures = [r for r in results if r.status == "failed"]
     print(f"\n{len(results) - len(failures)} of {len(results)} notebook(s) succeeded.")

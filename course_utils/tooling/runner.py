@@ -305,12 +305,30 @@ def describe_cell_error(exc: Any, executed: Path) -> str:
     return f"cell {index} (counting from 0) `{first}`: {exc.ename}: {exc.evalue}"
 
 
+SOLUTION_TAG = "solution"
+
+
+def lecture(path: Path, solutions: bool = False) -> Any:
+    """The notebook as the runner executes it. Code cells tagged ``solution`` are the exercises'
+    answers: in a lecture run they become raw cells, shown but not run; with ``solutions`` (the
+    tests) they run like the rest."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    if not solutions:
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code" and SOLUTION_TAG in cell.metadata.get("tags", []):
+                nb.cells[i] = nbformat.v4.new_raw_cell(cell.source, metadata=cell.metadata)
+    return nb
+
+
 def _execute_one(
     path: Path,
     label: str,
     out_dir: Path,
     parameters: dict[str, Any],
     kernel_manager_class: type,
+    solutions: bool = False,
 ) -> NotebookResult:
     """Run one notebook in a staging folder; publish its outputs only if it succeeds."""
     import papermill
@@ -334,7 +352,7 @@ def _execute_one(
         try:
             with _environment(env), memory:
                 papermill.execute_notebook(
-                    str(path),
+                    lecture(path, solutions),
                     str(executed),
                     parameters=parameters,
                     kernel_name="python3",
@@ -533,12 +551,14 @@ def run_notebooks(
     parameters: dict[str, Any] | None = None,
     dry_run: bool = False,
     stand_ins: bool = False,
+    solutions: bool = False,
 ) -> list[NotebookResult]:
     """Execute notebooks (all numbered ones if none are named) and write the summary.
 
     ``out_dir`` defaults to outputs/<resolved profile>. A dry run only prints what the t4 profile
     would download, without importing torch or touching the network. ``stand_ins`` runs the t4
     code path with the Hub replaced by local stand-ins and step counts cut (see standins.py).
+    ``solutions`` also runs the exercises' solutions (cells tagged ``solution``), as the tests do.
     """
     selected = resolve_notebooks(notebooks)
     parameters = dict(parameters or {})
@@ -571,7 +591,9 @@ def run_notebooks(
             spec = spec_or_none(path.stem)
             cut = spec.stand_in if (stand_ins and spec is not None) else {}
             injected = {"PROFILE": profile, **cut, **parameters}
-            finished.append(_execute_one(path, label, out_dir, injected, kernel_manager_class))
+            finished.append(
+                _execute_one(path, label, out_dir, injected, kernel_manager_class, solutions)
+            )
     summary = write_summary(
         out_dir, finished, name + (" with Hub stand-ins" if stand_ins else ""), accelerator
     )
