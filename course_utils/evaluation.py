@@ -79,10 +79,13 @@ def exact_match(predictions: Sequence[str], targets: Sequence[str]) -> float:
     return hits / len(targets)
 
 
-def accuracy_by_task(model, tokenizer, by_task: dict[str, Sequence[Example]]) -> dict[str, float]:
+def accuracy_by_task(
+    model, tokenizer, by_task: dict[str, Sequence[Example]], max_new_tokens: int = 12
+) -> dict[str, float]:
     """Exact-match accuracy per task, evaluated in one batched pass."""
     flat = [(task, e) for task, exs in by_task.items() for e in exs]
-    predictions = generate_answers(model, tokenizer, [e.prompt for _, e in flat])
+    prompts = [e.prompt for _, e in flat]
+    predictions = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
     result: dict[str, float] = {}
     for task in by_task:
         pairs = [(p, e.target) for p, (t, e) in zip(predictions, flat, strict=True) if t == task]

@@ -53,3 +53,7 @@ def test_02_more_training_data_scores_higher(course_run):
     smallest, largest = min(ablation), max(ablation)
     assert largest > smallest
     assert ablation[largest] > ablation[smallest]
+
+
+def test_02_fine_tuned_summaries_rarely_invent_names_or_days(course_run):
+    assert _results(course_run)["invented_share"] <= 0.10

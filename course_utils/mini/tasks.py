@@ -1,7 +1,8 @@
 """A mini FLAN: small instruction tasks, each asked in several phrasings, with disjoint splits.
 
 Every example is a prompt-completion pair. The six CORE_TASKS are what the mini models are
-instruction-tuned on; NEW_TASKS are held out for the notebooks to fine-tune on as "new tasks".
+instruction-tuned on (the seq2seq model also on SEQ2SEQ_EXTRA_TASKS); NEW_TASKS are held out for
+the notebooks to fine-tune on as "new tasks".
 Splits are decided by a hash of the prompt, so a prompt is in exactly one split whatever the
 seed, and sampling is seeded, so the same seed always gives the same examples.
 """
@@ -120,6 +121,16 @@ def _draw_antonym(rng: random.Random) -> tuple[dict[str, str], str]:
     return {"word": word}, opposite
 
 
+def _draw_copy(rng: random.Random) -> tuple[dict[str, str], str]:
+    """One or two chat lines, "Name: sentence", to be repeated exactly."""
+    lines = []
+    for _ in range(rng.choice((1, 2))):
+        slots, _ = _draw_name(rng)
+        lines.append(f"{rng.choice(V.NAMES)}: {slots['sentence']}")
+    text = "\n".join(lines)
+    return {"text": text}, text
+
+
 def _draw_topic(rng: random.Random) -> tuple[dict[str, str], str]:
     topic = rng.choice(sorted(V.TOPICS))
     thing = rng.choice(V.TOPICS[topic])
@@ -213,6 +224,16 @@ TASKS: dict[str, Task] = {
             _draw_antonym,
         ),
         Task(
+            "copy",
+            "repeat one or two chat lines exactly",
+            (
+                "Repeat this:\n{text}",
+                "Copy the text exactly.\n{text}",
+                "{text}\nSay that again.",
+            ),
+            _draw_copy,
+        ),
+        Task(
             "sentiment_binary",
             "sentiment of a review as a digit: 1 positive, 0 negative (held out)",
             (
@@ -236,6 +257,9 @@ TASKS: dict[str, Task] = {
 }
 
 CORE_TASKS = ("sentiment", "name", "add", "category", "capital", "antonym")
+#: Taught to the mini seq2seq model besides the core tasks: copying names, days and places out
+#: of its input, the skill a faithful summary needs (notebook 02). Not an "old task" anywhere.
+SEQ2SEQ_EXTRA_TASKS = ("copy",)
 NEW_TASKS = ("sentiment_binary", "topic")
 
 

@@ -124,9 +124,9 @@ register(
         title="Instruction tuning FLAN-T5: prompting vs fine-tuning, measured with ROUGE",
         params={
             "MODEL": Param("model", mini=MINI_SEQ2SEQ, t4="google/flan-t5-base"),
-            "TRAIN_STEPS": Param("int", 1, 20000, help="optimizer steps per run", mini=120, t4=300),
+            "TRAIN_STEPS": Param("int", 1, 20000, help="optimizer steps per run", mini=240, t4=300),
             "BATCH_SIZE": Param("int", 1, 256, help="training examples per step", mini=16, t4=8),
-            "LEARNING_RATE": Param("float", 1e-6, 1e-1, help="peak AdamW lr", mini=3e-3, t4=3e-4),
+            "LEARNING_RATE": Param("float", 1e-6, 1e-1, help="peak AdamW lr", mini=1e-3, t4=3e-4),
             "MAX_SOURCE_TOKENS": Param(
                 "int", 16, 4096, help="prompt tokens kept in training", mini=128, t4=512
             ),
