@@ -4,6 +4,7 @@ The lessons, one module per concept (each names the notebook that teaches it):
     forgetting          01  catastrophic forgetting; replay, L2-SP and LoRA as remedies
     instruction_tuning  02  templates, prompts, prompt-completion pairs, Seq2SeqTrainer
     rouge               02  ROUGE-1/2/L from first principles
+    soft_prompts        03  a soft prompt and a bottleneck adapter, from scratch (notebook to come)
 
 Shared by the lessons:
     training            a small explicit PyTorch training loop
