@@ -68,20 +68,31 @@ def _load_bundled(source: Source):
     return load_dataset("json", data_files=files)
 
 
-def _load_hub(source: Source, seed: int):
-    from datasets import DatasetDict, load_dataset
+def hub_dataset(repo_id: str, what: str, instead: str):
+    """``load_dataset(repo_id)``, or its local stand-in under the t4 stand-in test; a failure
+    says what the dataset is (``what``) and what to do without network (``instead``)."""
+    from datasets import load_dataset
 
     from .tooling import standins
 
-    where = standins.dataset_path(source.hub_id) if standins.enabled() else source.hub_id
+    where = standins.dataset_path(repo_id) if standins.enabled() else repo_id
     try:
-        data = load_dataset(where)
+        return load_dataset(where)
     except Exception as error:  # the Hub raises many kinds of errors when unreachable
         raise RuntimeError(
-            f"could not load {source.hub_id!r} ({source.hub_note}) from the Hugging Face Hub: "
-            f"{type(error).__name__}: {error}. Without network, use PROFILE='mini', which "
-            f"uses the bundled copy in data/{source.name}."
+            f"could not load {repo_id!r} ({what}) from the Hugging Face Hub: "
+            f"{type(error).__name__}: {error}. Without network, {instead}"
         ) from error
+
+
+def _load_hub(source: Source, seed: int):
+    from datasets import DatasetDict
+
+    data = hub_dataset(
+        source.hub_id,
+        source.hub_note,
+        f"use PROFILE='mini', which uses the bundled copy in data/{source.name}.",
+    )
     if "test" not in data:
         first = data[next(iter(data))]
         parts = first.train_test_split(test_size=0.05, seed=seed)

@@ -42,6 +42,11 @@ class SoftPrompt(nn.Module):
         ids = (token_ids * num_virtual_tokens)[:num_virtual_tokens]
         return cls(model, embeddings[ids])
 
+    @property
+    def config(self):
+        """The frozen model's configuration (what training loops and batching look at)."""
+        return self.model.config
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kw):
         batch, n = input_ids.shape[0], self.prompt.shape[0]
         embeds = self.model.get_input_embeddings()(input_ids)

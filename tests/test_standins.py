@@ -83,3 +83,21 @@ def test_unknown_ids_are_refused():
         standins.model_path("MODEL", "someone/model")
     with pytest.raises(KeyError, match="someone/data"):
         standins.write_dataset("someone/data")
+
+
+def test_emotion_copy_has_the_split_configuration_and_class_labels(stand_ins):
+    from course_utils import peft_family
+
+    folder = standins.write_dataset("dair-ai/emotion")
+    assert sorted(p.name for p in (folder / "split").iterdir()) == [
+        f"{s}-00000-of-00001.parquet" for s in ("test", "train", "validation")
+    ]
+    loaded = load_dataset(str(folder))
+    assert sorted(loaded) == ["test", "train", "validation"]
+    assert loaded["train"].column_names == ["text", "label"]
+    assert tuple(loaded["train"].features["label"].names) == standins.EMOTION_LABELS
+    task = peft_family.emotion_task(n_train=8, n_test=4)
+    assert task.labels == standins.EMOTION_LABELS
+    assert len(task.train) == 8 and len(task.test) == 4
+    assert {e.target for e in task.train} <= set(task.labels)
+    assert all("{text}" in template for template in task.hard_prompts)

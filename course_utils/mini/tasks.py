@@ -34,6 +34,9 @@ class Task:
     description: str
     phrasings: tuple[str, ...]
     draw: Callable[[random.Random], tuple[dict[str, str], str]]
+    #: The slot that holds the text to work on (the review, the sentence): a task's input
+    #: without any instruction, for methods that learn the instruction instead (notebook 03).
+    input_slot: str | None = None
 
     def sample(self, rng: random.Random) -> Example:
         slots, answer = self.draw(rng)
@@ -242,6 +245,7 @@ TASKS: dict[str, Task] = {
                 "Label the review with 1 (good) or 0 (bad): {review}",
             ),
             _draw_sentiment_binary,
+            input_slot="review",
         ),
         Task(
             "topic",
@@ -252,6 +256,7 @@ TASKS: dict[str, Task] = {
                 "{sentence} Which topic is this: sport, food or music?",
             ),
             _draw_topic,
+            input_slot="sentence",
         ),
     )
 }
@@ -285,6 +290,28 @@ def examples(task: str, split: str, n: int, seed: int = 0) -> list[Example]:
         if split_of(example.prompt) == split:
             found.append(example)
     return found
+
+
+def bare_examples(task: str, split: str, n: int, seed: int = 0) -> list[Example]:
+    """``n`` examples of ``task`` whose prompt is the input text alone, with no instruction
+    (the review, the sentence). Split by a hash of that text, so a text seen in training never
+    comes back in another split under another phrasing."""
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is not one of {SPLITS}")
+    spec = get_task(task)
+    if spec.input_slot is None:
+        known = ", ".join(name for name, t in TASKS.items() if t.input_slot)
+        raise ValueError(f"task {task!r} has no bare input; tasks with one: {known}")
+    rng = random.Random(f"{task}/bare/{split}/{seed}")
+    found: list[Example] = []
+    for _ in range(1000 * (n + 10)):
+        slots, answer = spec.draw(rng)
+        text = slots[spec.input_slot]
+        if split_of(text) == split:
+            found.append(Example(task, text, answer))
+            if len(found) == n:
+                return found
+    raise RuntimeError(f"could not draw {n} bare {split} examples of {task}")
 
 
 def mixture(

@@ -158,6 +158,69 @@ register(
 )
 
 
+register(
+    NotebookSpec(
+        stem="03_prompt_and_prefix_tuning",
+        title="Prompt tuning, prefix tuning and the PEFT family, measured side by side",
+        params={
+            "MODEL": Param("model", mini=MINI_SEQ2SEQ, t4="google/flan-t5-base"),
+            "TRAIN_STEPS": Param(
+                "int", 1, 20000, help="optimizer steps per method", mini=200, t4=600
+            ),
+            "BATCH_SIZE": Param("int", 1, 256, help="examples per step", mini=32, t4=16),
+            "TRAIN_EXAMPLES": Param(
+                "int", 8, 100000, help="new-task training examples", mini=2000, t4=8000
+            ),
+            "EVAL_EXAMPLES": Param("int", 4, 5000, help="new-task test examples", mini=200, t4=400),
+            "OLD_EVAL_EXAMPLES": Param(
+                "int", 1, 1000, help="test examples per old task", mini=30, t4=30
+            ),
+            "NUM_VIRTUAL_TOKENS": Param("int", 1, 200, help="soft prompt length"),
+            "PROMPT_LENGTHS": Param("int_list", 1, 200, help="soft prompt lengths swept"),
+            "PROMPT_ENCODER_HIDDEN": Param(
+                "int", 8, 4096, help="MLP width (P-tuning, prefix)", mini=128, t4=768
+            ),
+            "ADAPTER_BOTTLENECK": Param("int", 1, 1024, help="adapter inner width", mini=16, t4=64),
+            "LORA_RANK": Param("int", 1, 256, help="r of the LoRA update B·A"),
+            "LORA_ALPHA": Param("float", 0.1, 1024, help="LoRA scales B·A by alpha / r"),
+            "SELECTIVE": Param(
+                "choice",
+                choices=("layer_norms", "last_decoder_block"),
+                help="what the selective method trains",
+            ),
+            "PROMPT_TUNING_LR": Param(
+                "float", 1e-6, 10, help="lr of prompt tuning", mini=0.1, t4=0.3
+            ),
+            "PREFIX_LR": Param("float", 1e-6, 10, help="lr of prefix tuning", mini=0.1, t4=0.01),
+            "PREFIX_PROJECTION_LR": Param(
+                "float", 1e-6, 10, help="lr of prefix + projection", mini=0.01, t4=1e-3
+            ),
+            "P_TUNING_LR": Param("float", 1e-6, 10, help="lr of P-tuning", mini=0.03, t4=3e-3),
+            "IA3_LR": Param("float", 1e-6, 10, help="lr of IA3", mini=0.03, t4=3e-3),
+            "ADAPTER_LR": Param("float", 1e-6, 10, help="lr of the adapter", mini=3e-3, t4=1e-3),
+            "SELECTIVE_LR": Param(
+                "float", 1e-6, 10, help="lr of the selective method", mini=0.01, t4=1e-3
+            ),
+            "LORA_LR": Param("float", 1e-6, 10, help="lr of LoRA", mini=3e-3, t4=1e-3),
+        },
+        downloads=(
+            Download("google/flan-t5-base", "model", 1.0, MINI_SEQ2SEQ),
+            Download("dair-ai/emotion", "dataset", 0.005, "emotion"),
+        ),
+        t4_gpu_gb=6.0,
+        t4_minutes=20,
+        uses_mini_models=True,
+        stand_in={
+            "TRAIN_STEPS": 4,
+            "TRAIN_EXAMPLES": 32,
+            "EVAL_EXAMPLES": 12,
+            "OLD_EVAL_EXAMPLES": 3,
+            "PROMPT_LENGTHS": [1, 4],
+        },
+    )
+)
+
+
 def spec_for(notebook: str) -> NotebookSpec:
     """The spec of a notebook, by stem ("01_catastrophic_forgetting") or number ("01")."""
     if notebook in NOTEBOOKS:

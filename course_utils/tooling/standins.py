@@ -125,11 +125,48 @@ def _ultrafeedback(folder: Path) -> None:
         pq.write_table(table, folder / "data" / f"{split}-00000-of-00001.parquet")
 
 
+EMOTION_LABELS = ("sadness", "joy", "love", "anger", "fear", "surprise")
+
+
+def _emotion(folder: Path) -> None:
+    """dair-ai/emotion (default configuration "split"): split/train-, split/validation- and
+    split/test-00000-of-00001.parquet with text (string) and label (a class label: sadness, joy,
+    love, anger, fear, surprise)."""
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    words = {
+        "sadness": ("sad", "lonely"),
+        "joy": ("happy", "glad"),
+        "love": ("loving", "fond"),
+        "anger": ("angry", "furious"),
+        "fear": ("scared", "afraid"),
+        "surprise": ("amazed", "surprised"),
+    }
+    features = Features({"text": Value("string"), "label": ClassLabel(names=list(EMOTION_LABELS))})
+    (folder / "split").mkdir()
+    for split, shapes in (
+        ("train", ("i feel {w}", "i am feeling {w} today", "i felt so {w} last night")),
+        ("validation", ("i still feel {w}",)),
+        ("test", ("i feel really {w}", "today i am {w}")),
+    ):
+        rows = [
+            (shape.format(w=word), label)
+            for label, (first, second) in enumerate(words.values())
+            for shape in shapes
+            for word in (first, second)
+        ]
+        data = Dataset.from_dict(
+            {"text": [t for t, _ in rows], "label": [y for _, y in rows]}, features=features
+        )
+        data.to_parquet(str(folder / "split" / f"{split}-00000-of-00001.parquet"))
+
+
 #: Hub dataset id -> (stand-in name, writer of its local copy).
 DATASETS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "knkarthick/dialogsum": ("dialogsum", _dialogsum),
     "yahma/alpaca-cleaned": ("alpaca-cleaned", _alpaca_cleaned),
     "trl-lib/ultrafeedback_binarized": ("ultrafeedback_binarized", _ultrafeedback),
+    "dair-ai/emotion": ("emotion", _emotion),
 }
 
 

@@ -1,0 +1,423 @@
+"""The parameter-efficient fine-tuning family, measured side by side (taught in notebook 03).
+
+Every method trains a small set of parameters and leaves the rest of the model frozen:
+
+- additive: new parameters next to the frozen ones. Soft prompts (prompt tuning, prefix tuning,
+  P-tuning) put trainable vectors in front of the input or of every layer's keys and values;
+  IA3 rescales keys, values and feed-forward activations with learned vectors; a bottleneck
+  adapter adds a small network after each feed-forward block.
+- selective: train a chosen subset of the existing weights (here the layer norms, or the last
+  decoder block); the base weights change, so the method cannot be switched off.
+- reparametrised: LoRA trains a low-rank update B·A of chosen weight matrices.
+
+``attach`` builds each method on a copy of a model (peft where peft has the method, the course's
+own adapter otherwise), ``removed`` gives back the model without it, and ``formula_count``
+counts each method's parameters from the model's configuration alone, the way notebook 03
+checks peft's own count on the meta device for models too big to load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import soft_prompts
+from .evaluation import accuracy_by_task, exact_match, generate_answers
+from .mini.tasks import Example
+from .training import sample_batches, train
+
+#: Each trained method and its family, in the order the notebook presents them.
+FAMILIES: dict[str, str] = {
+    "prompt_tuning_random": "additive (soft prompt)",
+    "prompt_tuning_text": "additive (soft prompt)",
+    "prefix": "additive (soft prompt)",
+    "prefix_projection": "additive (soft prompt)",
+    "p_tuning": "additive (soft prompt)",
+    "ia3": "additive (rescaling)",
+    "adapter": "additive (adapter)",
+    "selective": "selective",
+    "lora": "reparametrised",
+}
+METHODS = tuple(FAMILIES)
+SELECTIVE_CHOICES = ("layer_norms", "last_decoder_block")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The size of each method: how many virtual tokens, which rank, which weights."""
+
+    num_virtual_tokens: int = 20
+    init_text: str = ""  # the words a text-initialised soft prompt starts from
+    tokenizer_path: str = ""  # what peft loads to turn init_text into token ids
+    prompt_encoder_hidden: int = 128  # width of P-tuning's MLP and of prefix tuning's projection
+    adapter_bottleneck: int = 16
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_targets: tuple[str, ...] = ("q", "v")
+    selective: str = "layer_norms"
+
+
+def peft_config(method: str, settings: Settings):
+    """The peft configuration of ``method``, or None for the methods peft does not provide."""
+    from peft import (
+        IA3Config,
+        LoraConfig,
+        PrefixTuningConfig,
+        PromptEncoderConfig,
+        PromptTuningConfig,
+        PromptTuningInit,
+        TaskType,
+    )
+
+    seq2seq, n = TaskType.SEQ_2_SEQ_LM, settings.num_virtual_tokens
+    if method == "prompt_tuning_random":
+        return PromptTuningConfig(task_type=seq2seq, num_virtual_tokens=n)
+    if method == "prompt_tuning_text":
+        return PromptTuningConfig(
+            task_type=seq2seq,
+            num_virtual_tokens=n,
+            prompt_tuning_init=PromptTuningInit.TEXT,
+            prompt_tuning_init_text=settings.init_text,
+            tokenizer_name_or_path=settings.tokenizer_path,
+        )
+    if method in ("prefix", "prefix_projection"):
+        return PrefixTuningConfig(
+            task_type=seq2seq,
+            num_virtual_tokens=n,
+            prefix_projection=method == "prefix_projection",
+            encoder_hidden_size=settings.prompt_encoder_hidden,
+        )
+    if method == "p_tuning":
+        return PromptEncoderConfig(
+            task_type=seq2seq,
+            num_virtual_tokens=n,
+            encoder_hidden_size=settings.prompt_encoder_hidden,
+            encoder_reparameterization_type="MLP",
+        )
+    if method == "ia3":
+        return IA3Config(task_type=seq2seq)  # T5: keys, values and the FFN's output layer
+    if method == "lora":
+        return LoraConfig(
+            task_type=seq2seq,
+            r=settings.lora_rank,
+            lora_alpha=settings.lora_alpha,
+            target_modules=list(settings.lora_targets),
+            lora_dropout=0.0,
+        )
+    if method in ("adapter", "selective"):
+        return None
+    raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+
+
+def _select(model: nn.Module, which: str) -> None:
+    """Freeze ``model`` except the weights the selective method ``which`` trains: every layer
+    norm, or every weight of the last decoder block."""
+    if which not in SELECTIVE_CHOICES:
+        raise ValueError(f"selective {which!r} is not one of {', '.join(SELECTIVE_CHOICES)}")
+    last_block = f"decoder.block.{model.config.num_decoder_layers - 1}."
+    for name, parameter in model.named_parameters():
+        if which == "layer_norms":
+            parameter.requires_grad_("layer_norm" in name)
+        else:
+            parameter.requires_grad_(name.startswith(last_block))
+
+
+def attach(method: str, base: nn.Module, settings: Settings) -> nn.Module:
+    """A copy of ``base`` with ``method`` added: only the method's parameters are trainable."""
+    from peft import get_peft_model
+
+    if method not in FAMILIES:
+        raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+    model = copy.deepcopy(base)
+    config = peft_config(method, settings)
+    if config is not None:
+        return get_peft_model(model, config)
+    if method == "adapter":
+        soft_prompts.add_bottleneck_adapters(model, settings.adapter_bottleneck)
+    else:
+        _select(model, settings.selective)
+    return model
+
+
+@contextlib.contextmanager
+def removed(method: str, model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` without ``method``: the peft adapter disabled, the soft prompt left out, the
+    bottleneck adapters taken out (and put back afterwards). The selective method changed the
+    base weights themselves, so it cannot be removed."""
+    if method == "selective":
+        raise ValueError("the selective method trains base weights: there is nothing to remove")
+    if method == "adapter":
+        wrapped = {
+            n: m for n, m in model.named_modules() if isinstance(m, soft_prompts.BottleneckAdapter)
+        }
+        soft_prompts.remove_bottleneck_adapters(model)
+        try:
+            yield model
+        finally:
+            for name, adapter in wrapped.items():
+                parent, _, child = name.rpartition(".")
+                setattr(model.get_submodule(parent), child, adapter)
+    elif model.peft_config[model.active_adapter].is_prompt_learning:
+        yield model.get_base_model()  # the prompt lives outside the base model
+    else:
+        with model.disable_adapter():
+            yield model
+
+
+def trainable_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def total_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ----- counting from the configuration alone ----------------------------------------------------
+
+
+def meta_model(config_path: str | Path) -> nn.Module:
+    """The model a ``config.json`` describes, built on the meta device: every tensor has a
+    shape and no memory, so an 11-billion-parameter model is counted in a second.
+
+    transformers 5 ties T5's LM head to its embeddings when building from a configuration; the
+    released FLAN-T5 checkpoints have a separate head, so it is untied here when the file says so.
+    """
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+    raw = json.loads(Path(config_path).read_text())
+    config = AutoConfig.from_pretrained(Path(config_path).parent)
+    with torch.device("meta"):
+        model = AutoModelForSeq2SeqLM.from_config(config)
+        if raw.get("tie_word_embeddings") is False:
+            model.lm_head.weight = nn.Parameter(torch.empty_like(model.lm_head.weight))
+    return model
+
+
+def peft_count(method: str, config_path: str | Path, settings: Settings) -> tuple[int, int]:
+    """(trainable, total) parameters of ``method`` on the meta-device model, as peft counts."""
+    if method == "prompt_tuning_text":
+        method = "prompt_tuning_random"  # same shape; the text only sets the starting values
+    model = attach(method, meta_model(config_path), settings)
+    if hasattr(model, "get_nb_trainable_parameters"):
+        return model.get_nb_trainable_parameters()
+    return trainable_parameters(model), total_parameters(model)
+
+
+def formula_count(method: str, config, settings: Settings, as_peft: bool = True) -> int:
+    """Trainable parameters of ``method`` computed from a T5 configuration by hand.
+
+    ``as_peft`` counts what peft allocates: for an encoder-decoder, prompt tuning and P-tuning
+    allocate virtual-token rows for two submodules (encoder and decoder) but only the first
+    ``num_virtual_tokens`` rows are ever used. ``as_peft=False`` counts the rows used.
+    """
+    d, n = config.d_model, settings.num_virtual_tokens
+    inner = config.num_heads * config.d_kv  # width of the keys and values
+    enc, dec = config.num_layers, config.num_decoder_layers
+    rows = 2 * n if as_peft else n
+    hidden = settings.prompt_encoder_hidden
+    if method in ("prompt_tuning_random", "prompt_tuning_text"):
+        return rows * d
+    # Prefix tuning: a key and a value for every layer (peft: config.num_layers of them). peft
+    # sizes them by d_model, so it only fits models whose heads * d_kv equals d_model (true of
+    # every FLAN-T5 size).
+    if method == "prefix":
+        return n * enc * 2 * d
+    if method == "prefix_projection":
+        return n * d + (d * hidden + hidden) + (hidden * enc * 2 * d + enc * 2 * d)
+    if method == "p_tuning":  # embedding, then an MLP d -> hidden -> hidden -> d
+        return rows * d + (d * hidden + hidden) + (hidden * hidden + hidden) + (hidden * d + d)
+    if method == "ia3":  # a vector for k and v of every attention, and the FFN's input to wo
+        attentions = enc + 2 * dec
+        return attentions * 2 * inner + (enc + dec) * config.d_ff
+    if method == "adapter":
+        return soft_prompts.adapter_parameters(d, settings.adapter_bottleneck, enc + dec)
+    if method == "lora":
+        per_matrix = {"q": d + inner, "k": d + inner, "v": d + inner, "o": inner + d}
+        attentions = enc + 2 * dec
+        return attentions * settings.lora_rank * sum(per_matrix[t] for t in settings.lora_targets)
+    if method == "selective":
+        if settings.selective == "layer_norms":
+            return d * (2 * enc + 1 + 3 * dec + 1)
+        gated = config.feed_forward_proj.startswith("gated")  # two input projections, not one
+        ffn = (3 if gated else 2) * d * config.d_ff
+        return 2 * 4 * d * inner + ffn + 3 * d  # self- and cross-attention, FFN, 3 layer norms
+    raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+
+
+# ----- the new task ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A classification task the model was never taught: bare input texts with their label,
+    hand-written instructions to try as hard prompts (``{text}`` marks the input), and the
+    words a text-initialised soft prompt starts from."""
+
+    name: str
+    labels: tuple[str, ...]
+    train: list[Example]
+    test: list[Example]
+    hard_prompts: tuple[str, ...]
+    init_text: str
+
+
+def mini_task(n_train: int, n_test: int, seed: int = 0) -> NewTask:
+    """The mini world's held-out ``sentiment_binary``: a review in, "1" or "0" out."""
+    from .mini import tasks
+
+    name = "sentiment_binary"
+    spec = tasks.get_task(name)
+    written = tuple(p.replace("{" + spec.input_slot + "}", "{text}") for p in spec.phrasings)
+    return NewTask(
+        name=name,
+        labels=("0", "1"),
+        train=tasks.bare_examples(name, "train", n_train, seed),
+        test=tasks.bare_examples(name, "test", n_test, seed),
+        hard_prompts=(
+            "{text}",
+            *written,
+            "{text} Answer 1 or 0.",
+            "Is this review positive? Answer 1 for yes and 0 for no. {text}",
+        ),
+        init_text="Score the review: 1 if positive, 0 if negative.",
+    )
+
+
+EMOTION = "dair-ai/emotion"
+
+
+def emotion_task(n_train: int, n_test: int, seed: int = 0) -> NewTask:
+    """dair-ai/emotion (English tweets, six emotions) from the Hub: the ``t4`` profile's task."""
+    from .data import hub_dataset
+
+    data = hub_dataset(EMOTION, "tweets labelled with six emotions", "use PROFILE='mini'.")
+    labels = tuple(data["train"].features["label"].names)
+
+    def pick(split: str, n: int) -> list[Example]:
+        rows = data[split].shuffle(seed=seed).select(range(min(n, len(data[split]))))
+        return [Example("emotion", row["text"], labels[row["label"]]) for row in rows]
+
+    options = ", ".join(labels[:-1]) + " or " + labels[-1]
+    return NewTask(
+        name="emotion",
+        labels=labels,
+        train=pick("train", n_train),
+        test=pick("test", n_test),
+        hard_prompts=(
+            "{text}",
+            f"What emotion does this text express: {options}? {{text}}",
+            f"{{text}} Which emotion is this: {options}?",
+            f"Classify the emotion of the following sentence as {options}. Sentence: {{text}}",
+        ),
+        init_text=f"Classify the emotion of this text: {options}.",
+    )
+
+
+# ----- training and measuring ------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """One method trained on the new task and measured."""
+
+    method: str
+    family: str
+    trainable: int
+    total: int
+    seconds: float  # training alone
+    new: float  # new-task accuracy with the method on
+    old: float  # old-task accuracy with the method on
+    old_removed: float | None  # old-task accuracy with the method removed (None: selective)
+    start: torch.Tensor | None = field(repr=False, default=None)  # a soft prompt's first values
+    model: nn.Module = field(repr=False, default=None)
+
+
+@dataclass
+class Comparison:
+    """What every method shares: the base model, the data, the budget, the evaluation."""
+
+    base: nn.Module
+    tokenizer: object
+    settings: Settings
+    train_pool: Sequence[Example]
+    new_test: list[Example]
+    old_tests: dict[str, list[Example]]
+    steps: int
+    batch_size: int
+    seed: int = 0
+
+    def old_accuracy(self, model: nn.Module) -> float:
+        scores = accuracy_by_task(model, self.tokenizer, self.old_tests)
+        return sum(scores.values()) / len(scores)
+
+    def new_accuracy(self, model: nn.Module) -> float:
+        answers = generate_answers(model, self.tokenizer, [e.prompt for e in self.new_test])
+        return exact_match(answers, [e.target for e in self.new_test])
+
+    def run(self, method: str, lr: float, settings: Settings | None = None) -> Outcome:
+        """Attach ``method`` to a fresh copy of the base, train it, measure it."""
+        torch.manual_seed(self.seed)
+        model = attach(method, self.base, settings or self.settings)
+        return self.fit(method, model, lr)
+
+    def fit(self, method: str, model: nn.Module, lr: float) -> Outcome:
+        """Train ``model`` (the base with ``method`` attached) on the new task and measure it:
+        new and old tasks with the method on, old tasks with it removed."""
+        start = soft_prompt_vectors(model).clone() if method.startswith("prompt_tuning") else None
+        log = train(
+            model,
+            self.tokenizer,
+            sample_batches(self.train_pool, self.batch_size, self.seed),
+            steps=self.steps,
+            lr=lr,
+        )
+        old_removed = None
+        if method != "selective":
+            with removed(method, model) as plain:
+                old_removed = self.old_accuracy(plain)
+        return Outcome(
+            method=method,
+            family=FAMILIES[method],
+            trainable=trainable_parameters(model),
+            total=total_parameters(model),
+            seconds=log.seconds,
+            new=self.new_accuracy(model),
+            old=self.old_accuracy(model),
+            old_removed=old_removed,
+            start=start,
+            model=model,
+        )
+
+
+def hard_prompt_accuracy(
+    model: nn.Module, tokenizer, template: str, examples: Sequence[Example]
+) -> float:
+    """Exact match of the untrained model when each input is wrapped in ``template`` ({text})."""
+    prompts = [template.format(text=e.prompt) for e in examples]
+    answers = generate_answers(model, tokenizer, prompts)
+    return exact_match(answers, [e.target for e in examples])
+
+
+def nearest_tokens(
+    vectors: torch.Tensor, embeddings: torch.Tensor, tokenizer, k: int = 3
+) -> list[list[str]]:
+    """For each vector, the ``k`` vocabulary tokens whose embeddings are closest in cosine."""
+    sims = (
+        nn.functional.normalize(vectors.float(), dim=-1)
+        @ nn.functional.normalize(embeddings.float(), dim=-1).T
+    )
+    top = sims.topk(k, dim=-1).indices
+    return [tokenizer.convert_ids_to_tokens(row.tolist()) for row in top]
+
+
+def soft_prompt_vectors(model: nn.Module) -> torch.Tensor:
+    """The virtual-token vectors a peft prompt-tuning model puts in front of the input."""
+    n = model.peft_config[model.active_adapter].num_virtual_tokens
+    return model.prompt_encoder[model.active_adapter].embedding.weight[:n].detach()

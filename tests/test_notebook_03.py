@@ -1,0 +1,106 @@
+"""Notebook 03 (prompt tuning and the PEFT family) executed through the runner in mini."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.notebook
+
+STEM = "03_prompt_and_prefix_tuning"
+METHODS = (
+    "hard_prompt",
+    "prompt_tuning_random",
+    "prompt_tuning_text",
+    "prefix",
+    "prefix_projection",
+    "p_tuning",
+    "ia3",
+    "adapter",
+    "selective",
+    "lora",
+)
+SOFT_PROMPTS = (
+    "prompt_tuning_random",
+    "prompt_tuning_text",
+    "prefix",
+    "prefix_projection",
+    "p_tuning",
+)
+
+
+def _results(course_run) -> dict:
+    return json.loads((course_run / f"{STEM}.results.json").read_text())
+
+
+def _lengths(r: dict) -> dict[int, float]:
+    pattern = r"acc_prompt_length_(\d+)"
+    return {int(m[1]): v for n, v in r.items() if (m := re.fullmatch(pattern, n))}
+
+
+def test_03_records_every_method_and_figure(course_run):
+    r = _results(course_run)
+    for method in METHODS:
+        assert 0.0 <= r[f"acc_{method}"] <= 1.0, method
+        assert r[f"trainable_{method}"] >= 0, method
+    assert r["trainable_hard_prompt"] == 0
+    assert 0.0 <= r["old_acc_base"] <= 1.0
+    assert len(_lengths(r)) >= 4
+    for figure in ("accuracy_vs_parameters", "prompt_length"):
+        assert (course_run / "figures" / STEM / f"{figure}.png").exists(), figure
+
+
+def test_03_a_soft_prompt_beats_the_best_hard_prompt(course_run):
+    r = _results(course_run)
+    assert max(r[f"acc_{m}"] for m in SOFT_PROMPTS) - r["acc_hard_prompt"] >= 0.2
+
+
+def test_03_removing_an_added_method_gives_the_base_back_exactly(course_run):
+    r = _results(course_run)
+    for method in METHODS:
+        if method in ("hard_prompt", "selective"):
+            continue
+        assert r[f"old_acc_removed_{method}"] == r["old_acc_base"], method
+
+
+def test_03_the_selective_method_changes_the_base_and_is_measured_for_forgetting(course_run):
+    r = _results(course_run)
+    assert "old_acc_removed_selective" not in r  # base weights changed: nothing to remove
+    assert r["old_acc_selective"] <= r["old_acc_base"] - 0.1
+
+
+def test_03_from_scratch_soft_prompt_equals_peft_and_prefix_skips_the_encoder(course_run):
+    r = _results(course_run)
+    assert r["soft_prompt_logit_gap"] <= 1e-6
+    assert r["prefix_leaves_encoder_unchanged"] is True
+
+
+def test_03_a_longer_soft_prompt_learns_more_than_a_single_token(course_run):
+    by_length = _lengths(_results(course_run))
+    shortest = min(by_length)
+    assert max(by_length.values()) - by_length[shortest] >= 0.2
+
+
+def test_03_recorded_real_model_counts_are_the_hand_counts(course_run):
+    from dataclasses import replace
+
+    from transformers import AutoConfig
+
+    from course_utils import peft_family as pf
+    from course_utils.tooling import catalog, paths
+
+    r = _results(course_run)
+    defaults = catalog.spec_for(STEM).params
+    settings = replace(
+        pf.Settings(),
+        num_virtual_tokens=20,
+        prompt_encoder_hidden=defaults["PROMPT_ENCODER_HIDDEN"].mini,
+        adapter_bottleneck=defaults["ADAPTER_BOTTLENECK"].mini,
+    )
+    for name in ("flan-t5-base", "flan-t5-xxl"):
+        config = AutoConfig.from_pretrained(paths.data_dir() / "model_configs" / name)
+        for method in pf.METHODS:
+            recorded = r[f"{name.replace('-', '_')}_trainable_{method}"]
+            assert recorded == pf.formula_count(method, config, settings), (name, method)

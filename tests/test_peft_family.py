@@ -1,0 +1,171 @@
+"""course_utils.peft_family: every method attaches, trains only itself, and removes to the base;
+counts by hand equal peft's on the meta device for the real FLAN-T5 configurations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from transformers import AutoConfig
+
+from course_utils import peft_family as pf
+from course_utils.tooling import paths
+
+IDS = torch.tensor([[5, 6, 7, 1], [8, 9, 1, 0]])
+MASK = (IDS != 0).long()
+LABELS = torch.tensor([[10, 1], [12, 1]])
+CONFIGS = {"flan-t5-base": 247_577_856, "flan-t5-xxl": 11_135_332_352}
+
+
+def config_path(name: str):
+    return paths.data_dir() / "model_configs" / name / "config.json"
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_meta_model_has_the_published_size(name):
+    model = pf.meta_model(config_path(name))
+    assert pf.total_parameters(model) == CONFIGS[name]
+    assert model.lm_head.weight is not model.shared.weight  # FLAN-T5 has its own LM head
+    assert next(model.parameters()).device.type == "meta"
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("selective", pf.SELECTIVE_CHOICES)
+def test_counts_by_hand_equal_peft_counts(name, selective):
+    config = AutoConfig.from_pretrained(config_path(name).parent)
+    settings = pf.Settings(num_virtual_tokens=20, lora_rank=16, selective=selective)
+    for method in pf.METHODS:
+        trainable, total = pf.peft_count(method, config_path(name), settings)
+        assert pf.formula_count(method, config, settings) == trainable, method
+        assert total == CONFIGS[name] + (trainable if method != "selective" else 0), method
+
+
+def test_published_lora_count_of_flan_t5_xxl():
+    settings = pf.Settings(lora_rank=16)
+    trainable, total = pf.peft_count("lora", config_path("flan-t5-xxl"), settings)
+    assert (trainable, total) == (18_874_368, 11_154_206_720)
+
+
+def test_seq2seq_prompt_tuning_allocates_twice_the_rows_it_uses():
+    config = AutoConfig.from_pretrained(config_path("flan-t5-base").parent)
+    settings = pf.Settings(num_virtual_tokens=10)
+    allocated = pf.formula_count("prompt_tuning_random", config, settings)
+    used = pf.formula_count("prompt_tuning_random", config, settings, as_peft=False)
+    assert allocated == 2 * used == 2 * 10 * 768
+
+
+@torch.no_grad()
+def logits(model):
+    return model(input_ids=IDS, attention_mask=MASK, labels=LABELS).logits
+
+
+def perturb(model) -> None:
+    """Move every trainable parameter, as training would."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.requires_grad:
+                parameter.add_(0.5 * torch.randn_like(parameter))
+
+
+SETTINGS = pf.Settings(num_virtual_tokens=3, prompt_encoder_hidden=8, adapter_bottleneck=4)
+
+
+@pytest.fixture
+def square_t5():
+    """A tiny random T5 whose heads * d_kv equals d_model, as in every FLAN-T5 (peft's prefix
+    tuning needs it)."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=64,
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+        dropout_rate=0.0,
+    )
+    return T5ForConditionalGeneration(config).eval()
+
+
+@pytest.mark.parametrize("method", [m for m in pf.METHODS if m != "prompt_tuning_text"])
+def test_each_method_trains_only_itself_and_removes_to_the_base(square_t5, method):
+    base = logits(square_t5)
+    frozen = {n: p.clone() for n, p in square_t5.named_parameters()}
+    model = pf.attach(method, square_t5, replace(SETTINGS, lora_rank=2))
+    assert 0 < pf.trainable_parameters(model) < pf.total_parameters(model)
+    perturb(model)
+    assert not torch.allclose(logits(model), base, atol=1e-4), "the method changes nothing"
+    # attach works on a copy: the base model itself is untouched
+    assert all(torch.equal(p, frozen[n]) for n, p in square_t5.named_parameters())
+    if method == "selective":
+        with pytest.raises(ValueError, match="nothing to remove"):
+            with pf.removed(method, model):
+                pass
+        return
+    with pf.removed(method, model) as plain:
+        assert torch.equal(logits(plain), base)
+    assert not torch.allclose(logits(model), base, atol=1e-4), "the method must come back"
+
+
+def test_text_initialisation_starts_on_the_words(tiny_seq2seq):
+    folder, model, tokenizer = tiny_seq2seq
+    settings = pf.Settings(num_virtual_tokens=4, init_text="positive review", tokenizer_path=folder)
+    wrapped = pf.attach("prompt_tuning_text", model, settings)
+    ids = tokenizer("positive review").input_ids  # peft keeps the </s> the tokenizer adds
+    start = pf.soft_prompt_vectors(wrapped)
+    nearest = pf.nearest_tokens(start, model.get_input_embeddings().weight, tokenizer, k=1)
+    assert [row[0] for row in nearest] == tokenizer.convert_ids_to_tokens((ids * 4)[:4])
+
+
+def test_selective_methods_pick_their_weights(tiny_t5):
+    norms = pf.attach("selective", tiny_t5, pf.Settings(selective="layer_norms"))
+    names = [n for n, p in norms.named_parameters() if p.requires_grad]
+    assert names and all("layer_norm" in n for n in names)
+    last = pf.attach("selective", tiny_t5, pf.Settings(selective="last_decoder_block"))
+    names = [n for n, p in last.named_parameters() if p.requires_grad]
+    assert names and all(n.startswith("decoder.block.0.") for n in names)  # one decoder block
+    with pytest.raises(ValueError, match="selective"):
+        pf.attach("selective", tiny_t5, pf.Settings(selective="everything"))
+
+
+def test_unknown_method_names_the_known_ones(tiny_t5):
+    with pytest.raises(ValueError, match="prompt_tuning_random"):
+        pf.attach("bitfit", tiny_t5, SETTINGS)
+
+
+def test_mini_task_is_bare_text_with_digit_labels():
+    task = pf.mini_task(n_train=50, n_test=20)
+    assert task.labels == ("0", "1")
+    assert {e.target for e in task.train + task.test} <= {"0", "1"}
+    assert not {e.prompt for e in task.train} & {e.prompt for e in task.test}
+    assert all("1" not in e.prompt and "positive" not in e.prompt for e in task.test)
+    assert all("{text}" in template for template in task.hard_prompts)
+
+
+def test_comparison_trains_and_measures_a_method(tiny_seq2seq):
+    from course_utils.mini import tasks
+
+    folder, model, tokenizer = tiny_seq2seq
+    task = pf.mini_task(n_train=16, n_test=4)
+    comparison = pf.Comparison(
+        model,
+        tokenizer,
+        pf.Settings(num_virtual_tokens=2),
+        train_pool=task.train,
+        new_test=task.test,
+        old_tests={"add": tasks.examples("add", "test", 3)},
+        steps=2,
+        batch_size=4,
+    )
+    outcome = comparison.run("lora", lr=1e-2)
+    assert outcome.trainable == pf.trainable_parameters(outcome.model)
+    assert outcome.old_removed == comparison.old_accuracy(model)
+    assert 0.0 <= outcome.new <= 1.0 and outcome.seconds > 0
+    assert comparison.run("prompt_tuning_random", lr=0.1).start.shape == (2, model.config.d_model)
