@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from .counting import trainable_parameters
 from .evaluation import accuracy_by_task, generate_answers
 from .mini.tasks import Example
 from .training import sample_batches, train
@@ -64,10 +65,6 @@ def add_lora(model, rank: int, alpha: float, targets: list[str] | str):
         task_type=TaskType.SEQ_2_SEQ_LM,
     )
     return get_peft_model(model, config)
-
-
-def trainable_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def saved_megabytes(model) -> float:

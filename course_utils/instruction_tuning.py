@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .mini.tasks import Example
 from .tooling.profiles import Profile
 from .tooling.progress import bar_only_progress
 
@@ -183,6 +184,16 @@ def prompt_completion_pairs(rows: Any, templates: Sequence[str], seed: int = 0) 
             "template": picks,
         }
     )
+
+
+def summary_examples(rows: Any, templates: Sequence[str], seed: int = 0) -> list[Example]:
+    """The same pairs as ``prompt_completion_pairs``, as ``Example``s for the course's own
+    training loop and evaluation (notebook 04 sweeps LoRA on them)."""
+    pairs = prompt_completion_pairs(rows, templates, seed)
+    return [
+        Example("summary", prompt, completion)
+        for prompt, completion in zip(pairs["prompt"], pairs["completion"], strict=True)
+    ]
 
 
 def tokenize_pairs(

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from . import soft_prompts
+from . import counting, lora, soft_prompts
 from .evaluation import accuracy_by_task, exact_match, generate_answers
 from .mini.tasks import Example
 from .training import sample_batches, train
@@ -46,6 +45,8 @@ FAMILIES: dict[str, str] = {
     "lora": "reparametrised",
 }
 METHODS = tuple(FAMILIES)
+#: Full fine-tuning, the reference the PEFT methods are compared with (every weight trains).
+FULL = "full"
 SELECTIVE_CHOICES = ("layer_norms", "last_decoder_block")
 
 
@@ -61,6 +62,7 @@ class Settings:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_targets: tuple[str, ...] = ("q", "v")
+    lora_rslora: bool = False  # scale B·A by alpha / sqrt(r) instead of alpha / r
     selective: str = "layer_norms"
 
 
@@ -110,8 +112,9 @@ def peft_config(method: str, settings: Settings):
             lora_alpha=settings.lora_alpha,
             target_modules=list(settings.lora_targets),
             lora_dropout=0.0,
+            use_rslora=settings.lora_rslora,
         )
-    if method in ("adapter", "selective"):
+    if method in ("adapter", "selective", FULL):
         return None
     raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
 
@@ -130,12 +133,15 @@ def _select(model: nn.Module, which: str) -> None:
 
 
 def attach(method: str, base: nn.Module, settings: Settings) -> nn.Module:
-    """A copy of ``base`` with ``method`` added: only the method's parameters are trainable."""
+    """A copy of ``base`` with ``method`` added: only the method's parameters are trainable
+    (``FULL``: a copy with every parameter trainable)."""
     from peft import get_peft_model
 
-    if method not in FAMILIES:
-        raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+    if method not in FAMILIES and method != FULL:
+        raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)} or {FULL!r}")
     model = copy.deepcopy(base)
+    if method == FULL:
+        return model.requires_grad_(True)
     config = peft_config(method, settings)
     if config is not None:
         return get_peft_model(model, config)
@@ -151,8 +157,8 @@ def removed(method: str, model: nn.Module) -> Iterator[nn.Module]:
     """``model`` without ``method``: the peft adapter disabled, the soft prompt left out, the
     bottleneck adapters taken out (and put back afterwards). The selective method changed the
     base weights themselves, so it cannot be removed."""
-    if method == "selective":
-        raise ValueError("the selective method trains base weights: there is nothing to remove")
+    if method in ("selective", FULL):
+        raise ValueError(f"{method!r} trains base weights: there is nothing to remove")
     if method == "adapter":
         wrapped = {
             n: m for n, m in model.named_modules() if isinstance(m, soft_prompts.BottleneckAdapter)
@@ -171,43 +177,14 @@ def removed(method: str, model: nn.Module) -> Iterator[nn.Module]:
             yield model
 
 
-def trainable_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def total_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-# ----- counting from the configuration alone ----------------------------------------------------
-
-
-def meta_model(config_path: str | Path) -> nn.Module:
-    """The model a ``config.json`` describes, built on the meta device: every tensor has a
-    shape and no memory, so an 11-billion-parameter model is counted in a second.
-
-    transformers 5 ties T5's LM head to its embeddings when building from a configuration; the
-    released FLAN-T5 checkpoints have a separate head, so it is untied here when the file says so.
-    """
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM
-
-    raw = json.loads(Path(config_path).read_text())
-    config = AutoConfig.from_pretrained(Path(config_path).parent)
-    with torch.device("meta"):
-        model = AutoModelForSeq2SeqLM.from_config(config)
-        if raw.get("tie_word_embeddings") is False:
-            model.lm_head.weight = nn.Parameter(torch.empty_like(model.lm_head.weight))
-    return model
-
-
 def peft_count(method: str, config_path: str | Path, settings: Settings) -> tuple[int, int]:
     """(trainable, total) parameters of ``method`` on the meta-device model, as peft counts."""
     if method == "prompt_tuning_text":
         method = "prompt_tuning_random"  # same shape; the text only sets the starting values
-    model = attach(method, meta_model(config_path), settings)
+    model = attach(method, counting.meta_model(config_path), settings)
     if hasattr(model, "get_nb_trainable_parameters"):
         return model.get_nb_trainable_parameters()
-    return trainable_parameters(model), total_parameters(model)
+    return counting.trainable_parameters(model), counting.total_parameters(model)
 
 
 def formula_count(method: str, config, settings: Settings, as_peft: bool = True) -> int:
@@ -239,9 +216,7 @@ def formula_count(method: str, config, settings: Settings, as_peft: bool = True)
     if method == "adapter":
         return soft_prompts.adapter_parameters(d, settings.adapter_bottleneck, enc + dec)
     if method == "lora":
-        per_matrix = {"q": d + inner, "k": d + inner, "v": d + inner, "o": inner + d}
-        attentions = enc + 2 * dec
-        return attentions * settings.lora_rank * sum(per_matrix[t] for t in settings.lora_targets)
+        return lora.lora_parameters(config, settings.lora_targets, settings.lora_rank)
     if method == "selective":
         if settings.selective == "layer_norms":
             return d * (2 * enc + 1 + 3 * dec + 1)
@@ -334,14 +309,20 @@ class Outcome:
     seconds: float  # training alone
     new: float  # new-task accuracy with the method on
     old: float  # old-task accuracy with the method on
-    old_removed: float | None  # old-task accuracy with the method removed (None: selective)
+    old_removed: float | None  # old tasks with the method removed (None: not measured, or
+    # not removable: selective and full fine-tuning)
+    losses: list[float] = field(repr=False, default_factory=list)  # training loss per step
     start: torch.Tensor | None = field(repr=False, default=None)  # a soft prompt's first values
     model: nn.Module = field(repr=False, default=None)
 
 
 @dataclass
 class Comparison:
-    """What every method shares: the base model, the data, the budget, the evaluation."""
+    """What every method shares: the base model, the data, the budget, the evaluation.
+
+    New-task quality is ``score(predictions, targets)``: exact match by default, ROUGE-1 for
+    summaries. Old-task accuracy is the mean exact match over ``old_tests``' tasks.
+    """
 
     base: nn.Module
     tokenizer: object
@@ -352,14 +333,24 @@ class Comparison:
     steps: int
     batch_size: int
     seed: int = 0
+    score: Callable[[list[str], list[str]], float] = exact_match
+    max_new_tokens: int = 12
+    max_source_tokens: int = 128
+    measure_removed: bool = True  # also measure the old tasks with the method removed
 
     def old_accuracy(self, model: nn.Module) -> float:
         scores = accuracy_by_task(model, self.tokenizer, self.old_tests)
         return sum(scores.values()) / len(scores)
 
     def new_accuracy(self, model: nn.Module) -> float:
-        answers = generate_answers(model, self.tokenizer, [e.prompt for e in self.new_test])
-        return exact_match(answers, [e.target for e in self.new_test])
+        answers = generate_answers(
+            model,
+            self.tokenizer,
+            [e.prompt for e in self.new_test],
+            max_new_tokens=self.max_new_tokens,
+            max_input_tokens=self.max_source_tokens,
+        )
+        return self.score(answers, [e.target for e in self.new_test])
 
     def run(self, method: str, lr: float, settings: Settings | None = None) -> Outcome:
         """Attach ``method`` to a fresh copy of the base, train it, measure it."""
@@ -377,20 +368,22 @@ class Comparison:
             sample_batches(self.train_pool, self.batch_size, self.seed),
             steps=self.steps,
             lr=lr,
+            max_length=self.max_source_tokens,
         )
         old_removed = None
-        if method != "selective":
+        if self.measure_removed and method not in ("selective", FULL):
             with removed(method, model) as plain:
                 old_removed = self.old_accuracy(plain)
         return Outcome(
             method=method,
-            family=FAMILIES[method],
-            trainable=trainable_parameters(model),
-            total=total_parameters(model),
+            family=FAMILIES.get(method, "full fine-tuning"),
+            trainable=counting.trainable_parameters(model),
+            total=counting.total_parameters(model),
             seconds=log.seconds,
             new=self.new_accuracy(model),
             old=self.old_accuracy(model),
             old_removed=old_removed,
+            losses=log.losses,
             start=start,
             model=model,
         )

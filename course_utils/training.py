@@ -67,11 +67,11 @@ def decoder_batch(tokenizer, examples: Sequence[Example], max_length: int = 128)
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def make_batch(model, tokenizer, examples: Sequence[Example]) -> dict:
+def make_batch(model, tokenizer, examples: Sequence[Example], max_length: int = 128) -> dict:
     """The right batch layout for the model's architecture."""
     if model.config.is_encoder_decoder:
-        return seq2seq_batch(tokenizer, examples)
-    return decoder_batch(tokenizer, examples)
+        return seq2seq_batch(tokenizer, examples, max_length)
+    return decoder_batch(tokenizer, examples, max_length)
 
 
 def sample_batches(pool: Sequence[Example], batch_size: int, seed: int) -> Iterator[list[Example]]:
@@ -124,11 +124,13 @@ def train(
     extra_loss: Callable[[torch.nn.Module], torch.Tensor] | None = None,
     evaluate: Callable[[int], dict] | None = None,
     eval_every: int = 0,
+    max_length: int = 128,
 ) -> TrainLog:
     """Train the parameters that require grad for ``steps`` AdamW steps.
 
     extra_loss(model) is added to the task loss (e.g. an L2 pull towards the start weights).
     evaluate(step) runs at step 0, every ``eval_every`` steps and at the end.
+    max_length: tokens kept of each prompt and each target.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -148,7 +150,7 @@ def train(
         run_eval(0)
     for step in range(1, steps + 1):
         model.train()
-        batch = make_batch(model, tokenizer, next(batches))
+        batch = make_batch(model, tokenizer, next(batches), max_length)
         batch = {key: value.to(device) for key, value in batch.items()}
         loss = model(**batch).loss
         if extra_loss is not None:

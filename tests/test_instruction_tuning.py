@@ -221,3 +221,17 @@ def test_lead_and_ablation_steps():
     assert it.ablation_steps(24, 16, epochs=8) == 12
     assert it.ablation_steps(240, 16, epochs=8) == 120
     assert it.ablation_steps(1, 16, epochs=1) == 1
+
+
+def test_summary_examples_are_the_prompt_completion_pairs():
+    from course_utils.mini.tasks import Example
+
+    rows = {
+        "dialogue": ["#Person1#: Hi.\n#Person2#: Hello.", "#Person1#: Bye."],
+        "summary": ["They greet.", "One leaves."],
+    }
+    examples = it.summary_examples(rows, it.TEMPLATES, seed=1)
+    pairs = it.prompt_completion_pairs(rows, it.TEMPLATES, seed=1)
+    assert examples == [
+        Example("summary", p, c) for p, c in zip(pairs["prompt"], pairs["completion"], strict=True)
+    ]

@@ -80,7 +80,7 @@ def test_03_from_scratch_soft_prompt_equals_peft_and_prefix_skips_the_encoder(co
 def test_03_a_longer_soft_prompt_learns_more_than_a_single_token(course_run):
     by_length = _lengths(_results(course_run))
     shortest = min(by_length)
-    assert max(by_length.values()) - by_length[shortest] >= 0.2
+    assert max(by_length.values()) - by_length[shortest] >= 0.15
 
 
 def test_03_recorded_real_model_counts_are_the_hand_counts(course_run):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import AutoConfig
 
+from course_utils import counting
 from course_utils import peft_family as pf
 from course_utils.tooling import paths
 
@@ -24,8 +25,8 @@ def config_path(name: str):
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_meta_model_has_the_published_size(name):
-    model = pf.meta_model(config_path(name))
-    assert pf.total_parameters(model) == CONFIGS[name]
+    model = counting.meta_model(config_path(name))
+    assert counting.total_parameters(model) == CONFIGS[name]
     assert model.lm_head.weight is not model.shared.weight  # FLAN-T5 has its own LM head
     assert next(model.parameters()).device.type == "meta"
 
@@ -99,7 +100,7 @@ def test_each_method_trains_only_itself_and_removes_to_the_base(square_t5, metho
     base = logits(square_t5)
     frozen = {n: p.clone() for n, p in square_t5.named_parameters()}
     model = pf.attach(method, square_t5, replace(SETTINGS, lora_rank=2))
-    assert 0 < pf.trainable_parameters(model) < pf.total_parameters(model)
+    assert 0 < counting.trainable_parameters(model) < counting.total_parameters(model)
     perturb(model)
     assert not torch.allclose(logits(model), base, atol=1e-4), "the method changes nothing"
     # attach works on a copy: the base model itself is untouched
@@ -165,7 +166,38 @@ def test_comparison_trains_and_measures_a_method(tiny_seq2seq):
         batch_size=4,
     )
     outcome = comparison.run("lora", lr=1e-2)
-    assert outcome.trainable == pf.trainable_parameters(outcome.model)
+    assert outcome.trainable == counting.trainable_parameters(outcome.model)
     assert outcome.old_removed == comparison.old_accuracy(model)
     assert 0.0 <= outcome.new <= 1.0 and outcome.seconds > 0
     assert comparison.run("prompt_tuning_random", lr=0.1).start.shape == (2, model.config.d_model)
+
+
+def test_full_fine_tuning_trains_every_weight_and_cannot_be_removed(square_t5):
+    model = pf.attach(pf.FULL, square_t5, SETTINGS)
+    assert counting.trainable_parameters(model) == counting.total_parameters(square_t5)
+    assert model is not square_t5
+    with pytest.raises(ValueError, match="nothing to remove"):
+        with pf.removed(pf.FULL, model):
+            pass
+
+
+def test_comparison_scores_with_the_given_metric_and_keeps_the_losses(tiny_seq2seq):
+    from course_utils.mini import tasks
+
+    folder, model, tokenizer = tiny_seq2seq
+    task = pf.mini_task(n_train=16, n_test=4)
+    comparison = pf.Comparison(
+        model,
+        tokenizer,
+        pf.Settings(lora_rank=2, lora_alpha=4, lora_rslora=True),
+        train_pool=task.train,
+        new_test=task.test,
+        old_tests={"add": tasks.examples("add", "test", 3)},
+        steps=3,
+        batch_size=4,
+        score=lambda predictions, targets: 0.25,
+        measure_removed=False,
+    )
+    outcome = comparison.run("lora", lr=1e-2)
+    assert outcome.new == 0.25 and outcome.old_removed is None and len(outcome.losses) == 3
+    assert outcome.model.peft_config["default"].use_rslora

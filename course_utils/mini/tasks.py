@@ -134,6 +134,11 @@ def _draw_copy(rng: random.Random) -> tuple[dict[str, str], str]:
     return {"text": text}, text
 
 
+def _draw_kind(rng: random.Random) -> tuple[dict[str, str], str]:
+    category = rng.choice(sorted(V.CATEGORIES))
+    return {"word": rng.choice(V.CATEGORIES[category])}, category
+
+
 def _draw_topic(rng: random.Random) -> tuple[dict[str, str], str]:
     topic = rng.choice(sorted(V.TOPICS))
     thing = rng.choice(V.TOPICS[topic])
@@ -258,6 +263,18 @@ TASKS: dict[str, Task] = {
             _draw_topic,
             input_slot="sentence",
         ),
+        Task(
+            "kind",
+            "the category of a word, asked without listing the categories (held out)",
+            (
+                "What kind of thing is {word}?",
+                "The {word} is a kind of what?",
+                "Name the group that {word} belongs to.",
+                "Tell me what sort of thing {word} is.",
+                "Which group is the {word} an example of?",
+            ),
+            _draw_kind,
+        ),
     )
 }
 
@@ -265,7 +282,7 @@ CORE_TASKS = ("sentiment", "name", "add", "category", "capital", "antonym")
 #: Taught to the mini seq2seq model besides the core tasks: copying names, days and places out
 #: of its input, the skill a faithful summary needs (notebook 02). Not an "old task" anywhere.
 SEQ2SEQ_EXTRA_TASKS = ("copy",)
-NEW_TASKS = ("sentiment_binary", "topic")
+NEW_TASKS = ("sentiment_binary", "topic", "kind")
 
 
 def get_task(name: str) -> Task:

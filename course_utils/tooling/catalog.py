@@ -221,6 +221,73 @@ register(
 )
 
 
+register(
+    NotebookSpec(
+        stem="04_lora_rank_alpha_sweeps",
+        title="LoRA from first principles: rank and alpha swept, merged, counted exactly",
+        params={
+            "MODEL": Param("model", mini=MINI_SEQ2SEQ, t4="google/flan-t5-base"),
+            "TRAIN_STEPS": Param("int", 1, 20000, help="optimizer steps per run", mini=40, t4=200),
+            "BATCH_SIZE": Param("int", 1, 256, help="examples per step", mini=32, t4=8),
+            "LEARNING_RATE": Param("float", 1e-6, 1.0, help="lr of the sweeps"),
+            "RANKS": Param(
+                "int_list",
+                1,
+                1024,
+                help="grid ranks r",
+                mini=[1, 2, 4, 16, 64],
+                t4=[4, 16, 64],
+            ),
+            "ALPHAS": Param(
+                "float_list",
+                0.1,
+                4096,
+                help="grid alphas",
+                mini=[2.0, 4.0, 8.0, 32.0, 128.0],
+                t4=[8.0, 32.0, 128.0],
+            ),
+            "FIXED_ALPHA": Param("float", 0.1, 4096, help="alpha of the alpha/r vs rsLoRA runs"),
+            "TARGETS_RANK": Param("int", 1, 1024, help="rank of q,v in the targets comparison"),
+            "LR_SWEEP": Param("float_list", 1e-6, 1.0, help="lrs of the lr x rank grid"),
+            "LR_RANKS": Param("int_list", 1, 1024, help="ranks of the lr x rank grid"),
+            "FULL_LR": Param("float", 1e-6, 1.0, help="lr of full fine-tuning"),
+            "ADAPTER_STEPS": Param("int", 1, 20000, help="steps of each task adapter"),
+            "ADAPTER_LR": Param(
+                "float", 1e-6, 1.0, help="lr of each task adapter", mini=3e-3, t4=1e-3
+            ),
+            "ADAPTER_RANK": Param("int", 1, 1024, help="rank of each task adapter"),
+            "EVAL_EXAMPLES": Param("int", 4, 5000, help="new-task test examples"),
+            "OLD_EVAL_EXAMPLES": Param("int", 1, 1000, help="test examples per old task"),
+            "MAX_SOURCE_TOKENS": Param(
+                "int", 16, 4096, help="prompt tokens kept", mini=128, t4=512
+            ),
+            "MAX_NEW_TOKENS": Param("int", 1, 1024, help="answer tokens generated", mini=12, t4=96),
+            "LATENCY_REPEATS": Param("int", 1, 1000, help="forward passes timed per model"),
+        },
+        downloads=(
+            Download("google/flan-t5-base", "model", 1.0, MINI_SEQ2SEQ),
+            Download("knkarthick/dialogsum", "dataset", 0.01, "dialogsum"),
+        ),
+        t4_gpu_gb=8.0,
+        t4_minutes=25,
+        uses_mini_models=True,
+        stand_in={
+            "TRAIN_STEPS": 2,
+            "RANKS": [1, 4],
+            "ALPHAS": [2.0, 8.0],
+            "LR_SWEEP": [1e-3],
+            "LR_RANKS": [1, 4],
+            "TARGETS_RANK": 4,
+            "ADAPTER_STEPS": 2,
+            "EVAL_EXAMPLES": 6,
+            "OLD_EVAL_EXAMPLES": 2,
+            "MAX_NEW_TOKENS": 16,
+            "LATENCY_REPEATS": 2,
+        },
+    )
+)
+
+
 def spec_for(notebook: str) -> NotebookSpec:
     """The spec of a notebook, by stem ("01_catastrophic_forgetting") or number ("01")."""
     if notebook in NOTEBOOKS:

@@ -1,0 +1,140 @@
+"""course_utils.lora: the from-scratch LoRA layer equals peft's, merges exactly, and the counts by
+formula equal peft's on the meta device for the shipped configurations."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from transformers import AutoConfig
+
+from course_utils import counting, lora
+
+IDS = torch.tensor([[5, 6, 7, 1], [8, 9, 1, 0]])
+MASK = (IDS != 0).long()
+LABELS = torch.tensor([[10, 1], [12, 1]])
+
+
+@torch.no_grad()
+def logits(model):
+    return model(input_ids=IDS, attention_mask=MASK, labels=LABELS).logits
+
+
+def peft_lora(model, rank, alpha, targets, rslora=False):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config = LoraConfig(
+        task_type=TaskType.SEQ_2_SEQ_LM,
+        r=rank,
+        lora_alpha=alpha,
+        target_modules=list(targets),
+        lora_dropout=0.0,
+        use_rslora=rslora,
+    )
+    return get_peft_model(copy.deepcopy(model), config).eval()
+
+
+def randomise(peft_model) -> None:
+    """Give every B a non-zero value, as training would."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+
+
+def copy_from_peft(ours: dict[str, lora.LoRALinear], theirs) -> None:
+    with torch.no_grad():
+        for name, layer in ours.items():
+            source = theirs.base_model.model.get_submodule(name)
+            layer.A.copy_(source.lora_A["default"].weight)
+            layer.B.copy_(source.lora_B["default"].weight)
+
+
+@pytest.mark.parametrize("rslora", [False, True])
+def test_lora_linear_equals_peft_with_the_same_a_and_b(tiny_t5, rslora):
+    theirs = peft_lora(tiny_t5, rank=4, alpha=8, targets=("q", "v"), rslora=rslora)
+    randomise(theirs)
+    model = copy.deepcopy(tiny_t5)
+    ours = lora.add_lora(model, ("q", "v"), rank=4, alpha=8, rslora=rslora)
+    assert set(ours) == {
+        n.removeprefix("base_model.model.").removesuffix(".lora_A.default.weight")
+        for n, _ in theirs.named_parameters()
+        if "lora_A" in n
+    }
+    copy_from_peft(ours, theirs)
+    assert torch.allclose(logits(model), logits(theirs), atol=1e-6)
+    scale = 8 / 4**0.5 if rslora else 8 / 4
+    assert all(layer.scaling == scale for layer in ours.values())
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all(n.endswith((".A", ".B")) for n in trainable)
+
+
+def test_lora_starts_at_the_base_exactly(tiny_t5):
+    base = logits(tiny_t5)
+    model = copy.deepcopy(tiny_t5)
+    lora.add_lora(model, ("q", "k", "v", "o"), rank=2, alpha=4)
+    assert torch.equal(logits(model), base)
+
+
+def test_merging_gives_the_unmerged_outputs_and_peft_merge(tiny_t5):
+    theirs = peft_lora(tiny_t5, rank=4, alpha=16, targets=("q", "v"))
+    randomise(theirs)
+    model = copy.deepcopy(tiny_t5)
+    copy_from_peft(lora.add_lora(model, ("q", "v"), rank=4, alpha=16), theirs)
+    unmerged = logits(model)
+    lora.merge_lora(model)
+    assert not any(isinstance(m, lora.LoRALinear) for m in model.modules())
+    assert torch.allclose(logits(model), unmerged, atol=1e-5)
+    peft_merged = theirs.merge_and_unload()
+    ours_weights = dict(model.named_parameters())
+    for name, weight in peft_merged.named_parameters():
+        assert torch.allclose(ours_weights[name], weight, atol=1e-6), name
+
+
+def test_add_lora_refuses_targets_the_model_does_not_have(tiny_t5):
+    with pytest.raises(ValueError, match="q_proj"):
+        lora.add_lora(copy.deepcopy(tiny_t5), ("q_proj",), rank=2, alpha=4)
+
+
+def peft_meta_count(name, targets, rank):
+    from peft import LoraConfig, get_peft_model
+
+    model = counting.meta_model(counting.shipped_config(name))
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets))
+    return get_peft_model(model, config).get_nb_trainable_parameters()
+
+
+@pytest.mark.parametrize(
+    ("name", "targets", "rank", "trainable", "total"),
+    [
+        ("flan-t5-xxl", ("q", "v"), 16, 18_874_368, 11_154_206_720),
+        ("flan-t5-base", ("q", "v"), 32, 3_538_944, 251_116_800),
+        (
+            "mistral-7b",
+            ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+            16,
+            41_943_040,
+            7_241_732_096 + 41_943_040,
+        ),
+    ],
+)
+def test_published_counts_by_formula_and_by_peft(name, targets, rank, trainable, total):
+    config = AutoConfig.from_pretrained(counting.shipped_config(name).parent)
+    assert lora.lora_parameters(config, targets, rank) == trainable
+    assert peft_meta_count(name, targets, rank) == (trainable, total)
+
+
+def test_formula_knows_every_linear_layer_of_t5(tiny_t5):
+    shapes = lora.linear_shapes(tiny_t5.config)
+    names = {
+        n.rpartition(".")[2] for n, m in tiny_t5.named_modules() if type(m).__name__ == "Linear"
+    }
+    assert names - {"lm_head"} == set(shapes)
+    model = copy.deepcopy(tiny_t5)
+    layers = lora.add_lora(model, tuple(shapes), rank=3, alpha=3)
+    assert counting.trainable_parameters(model) == lora.lora_parameters(
+        tiny_t5.config, tuple(shapes), 3
+    )
+    assert len(layers) == sum(count for _, _, count in shapes.values())
