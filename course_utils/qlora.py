@@ -1,0 +1,140 @@
+"""QLoRA: LoRA adapters trained on a frozen 4-bit base (taught in notebook 05).
+
+QLoRA (Dettmers et al., 2023) stores the base model's linear layers in NF4 with double
+quantization, computes in 16 (or, on a CPU, 32) bits by dequantizing each layer on the fly, and
+trains LoRA adapters kept in higher precision; paged optimizers absorb memory spikes. This
+module holds the plain recipe (transformers + bitsandbytes + peft + TRL), which runs anywhere;
+notebook 05 shows Unsloth's faster version of the same recipe on a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable, Sequence
+
+import torch
+
+#: The seven projections of a Llama/Mistral block: attention (q, k, v, o) and the gated MLP.
+SEVEN_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+_HEADER = (
+    "Below is an instruction that describes a task{paired}. "
+    "Write a response that appropriately completes the request.\n\n"
+)
+
+
+def alpaca_prompt(instruction: str, context: str = "") -> str:
+    """The Alpaca prompt for one example, up to and including "### Response:" and its newline;
+    the response (and EOS) follow it in training, and the model writes them at inference."""
+    if context:
+        return (
+            _HEADER.format(paired=", paired with an input that provides further context")
+            + f"### Instruction:\n{instruction}\n\n### Input:\n{context}\n\n### Response:\n"
+        )
+    return _HEADER.format(paired="") + f"### Instruction:\n{instruction}\n\n### Response:\n"
+
+
+def sft_pairs(rows: Iterable[dict]) -> dict[str, list[str]]:
+    """Alpaca-layout rows (instruction, input, output) as TRL prompt-completion columns. TRL
+    appends the tokenizer's EOS to each completion, so the model learns where to stop."""
+    rows = list(rows)
+    return {
+        "prompt": [alpaca_prompt(r["instruction"], r["input"]) for r in rows],
+        "completion": [r["output"] for r in rows],
+    }
+
+
+def quantization_config(compute_dtype: torch.dtype = torch.float32):
+    """NF4 weights, double quantization, computation in ``compute_dtype`` (float32 on a CPU,
+    where bfloat16 arithmetic is many times slower; 16 bits on a GPU)."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
+
+
+def load_in_4bit(path: str, compute_dtype: torch.dtype = torch.float32):
+    """A causal LM with its linear layers in NF4 (bitsandbytes), ready for k-bit training.
+
+    On CPUs with AVX512-BF16, bitsandbytes repacks 4-bit weights at the first eval-mode forward
+    pass, after which its kernel has no backward and training silently stops learning; switching
+    that repacking off on every 4-bit layer avoids it (a test evaluates, then trains)."""
+    import bitsandbytes as bnb
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        path, quantization_config=quantization_config(compute_dtype), dtype=compute_dtype
+    )
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit) and hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+
+
+def lora_config(rank: int = 16, alpha: float = 16, dropout: float = 0.0, targets=SEVEN_PROJECTIONS):
+    """The QLoRA recipe's adapter: every projection of every block."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(targets),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def keep_trainables_in_float32(model) -> int:
+    """Cast the trainable parameters back to float32; returns how many tensors were cast.
+
+    With a quantized model TRL casts trainable parameters to bfloat16; on a T4, which trains in
+    float16, the gradient scaler then refuses bfloat16 gradients. Call after building the trainer.
+    """
+    cast = 0
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
+            cast += 1
+    return cast
+
+
+@torch.no_grad()
+def complete(
+    model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24, batch_size: int = 64
+) -> list[str]:
+    """Greedy completions of plain-text prompts (no chat template), in order, without the
+    prompt."""
+    model.eval()
+    device = next(model.parameters()).device
+    saved = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # a decoder continues the prompt: pad on the left
+    answers: list[str] = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            batch = tokenizer(
+                list(prompts[start : start + batch_size]), padding=True, return_tensors="pt"
+            ).to(device)
+            out = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            new = out[:, batch["input_ids"].shape[1] :]
+            answers += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+    finally:
+        tokenizer.padding_side = saved
+    return answers
+
+
+def unsloth_available() -> bool:
+    """Whether Unsloth can be used here: it is installed and a CUDA GPU is present (Unsloth
+    raises at import without one)."""
+    return torch.cuda.is_available() and importlib.util.find_spec("unsloth") is not None
