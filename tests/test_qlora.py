@@ -79,3 +79,22 @@ def test_four_bit_model_learns_after_an_evaluation(mini_report, tmp_path):
     trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
+
+
+def test_sft_arguments_on_a_cpu_and_overrides(tmp_path):
+    from course_utils.tooling.profiles import MINI
+
+    common = dict(
+        output_dir=str(tmp_path),
+        steps=40,
+        batch_size=4,
+        accumulation=2,
+        learning_rate=1e-3,
+        warmup=2,
+        max_length=64,
+        seed=0,
+    )
+    args = qlora.sft_arguments(MINI, **common)
+    assert args.use_cpu and not args.bf16 and not args.fp16 and not args.gradient_checkpointing
+    assert args.gradient_accumulation_steps == 2 and args.max_length == 64
+    assert qlora.sft_arguments(MINI, **common, weight_decay=0.01).weight_decay == 0.01

@@ -288,6 +288,36 @@ register(
 )
 
 
+register(
+    NotebookSpec(
+        stem="05_qlora_mistral_7b_unsloth",
+        title="Quantization by hand, and QLoRA on Mistral-7B with Unsloth on a T4",
+        params={
+            "MODEL": Param("model", mini=MINI_DECODER, t4="unsloth/mistral-7b-v0.3-bnb-4bit"),
+            "USE_UNSLOTH": Param("bool", help="Unsloth's recipe when a GPU has it installed"),
+            "TRAIN_STEPS": Param("int", 1, 20000, help="optimizer steps", mini=600, t4=60),
+            "BATCH_SIZE": Param("int", 1, 256, help="examples per device step", mini=16, t4=2),
+            "GRAD_ACCUM": Param("int", 1, 64, help="steps accumulated per update", mini=1, t4=4),
+            "LEARNING_RATE": Param("float", 1e-6, 1.0, help="peak lr", mini=5e-3, t4=2e-4),
+            "WARMUP_STEPS": Param("int", 0, 1000, help="warm-up steps", mini=10, t4=5),
+            "LORA_RANK": Param("int", 1, 256, help="r of every adapted projection"),
+            "LORA_ALPHA": Param("float", 0.1, 1024, help="LoRA scales B·A by alpha / r"),
+            "MAX_SEQ_LENGTH": Param("int", 32, 8192, help="tokens per example", mini=256, t4=2048),
+            "EVAL_EXAMPLES": Param("int", 4, 5000, help="held-out instructions", mini=100, t4=50),
+            "MAX_NEW_TOKENS": Param("int", 1, 1024, help="response tokens", mini=24, t4=128),
+        },
+        downloads=(
+            Download("unsloth/mistral-7b-v0.3-bnb-4bit", "model", 4.1, MINI_DECODER),
+            Download("yahma/alpaca-cleaned", "dataset", 0.04, "alpaca-cleaned"),
+        ),
+        t4_gpu_gb=7.0,
+        t4_minutes=25,
+        uses_mini_models=True,
+        stand_in={"TRAIN_STEPS": 3, "BATCH_SIZE": 2, "EVAL_EXAMPLES": 4, "MAX_NEW_TOKENS": 8},
+    )
+)
+
+
 def spec_for(notebook: str) -> NotebookSpec:
     """The spec of a notebook, by stem ("01_catastrophic_forgetting") or number ("01")."""
     if notebook in NOTEBOOKS:
