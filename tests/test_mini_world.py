@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def test_trl_does_not_double_eos(tiny_decoder, tmp_path):
     model, tokenizer = tiny_decoder
     rows = {"prompt": ["What is 3 plus 4?"], "completion": ["7"]}
     trainer = SFTTrainer(
-        model=model,
+        model=copy.deepcopy(model),  # the trainer changes the model it is given
         processing_class=tokenizer,
         train_dataset=Dataset.from_dict(rows),
         args=SFTConfig(

@@ -68,10 +68,13 @@ def test_from_scratch_dpo_equals_trl_on_the_same_batch(tiny_decoder, tmp_path):
     )
     policy = trainer.model
     torch.manual_seed(0)
+    moved = 0
     with torch.no_grad():  # move the adapter away from the reference, as training would
         for name, parameter in policy.named_parameters():
-            if "lora_B" in name:
+            if "lora_B" in name and parameter.requires_grad:
                 parameter.normal_(0, 0.5)
+                moved += 1
+    assert moved > 0, [n for n, _ in policy.named_parameters() if "lora" in n]
     batch = next(iter(trainer.get_train_dataloader()))
     policy.train()
     with torch.no_grad():
