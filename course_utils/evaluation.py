@@ -20,10 +20,12 @@ def generate_answers(
     max_new_tokens: int = 12,
     batch_size: int = 128,
     max_input_tokens: int | None = None,
+    chat: bool = True,
 ) -> list[str]:
     """Greedy answers to ``prompts``, in the order given.
 
-    Decoders get the chat template's generation prompt. Prompts are batched by length (less
+    Decoders get the chat template's generation prompt (``chat=False``: the prompt is used as
+    it is, e.g. an Alpaca template for a base model). Prompts are batched by length (less
     padding). A prompt longer than ``max_input_tokens`` loses tokens at its START, so the
     question at its end (after any worked examples) is always kept.
     """
@@ -39,7 +41,7 @@ def generate_answers(
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             texts = [prompts[i] for i in chunk]
-            if not model.config.is_encoder_decoder:
+            if chat and not model.config.is_encoder_decoder:
                 texts = [
                     tokenizer.apply_chat_template(
                         [{"role": "user", "content": t}], tokenize=False, add_generation_prompt=True
@@ -52,7 +54,7 @@ def generate_answers(
                 truncation=max_input_tokens is not None,
                 max_length=max_input_tokens,
                 return_tensors="pt",
-                add_special_tokens=model.config.is_encoder_decoder,
+                add_special_tokens=model.config.is_encoder_decoder or not chat,
             ).to(device)
             out = model.generate(
                 **enc,

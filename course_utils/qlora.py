@@ -71,9 +71,9 @@ def respond(model, tokenizer, rows: Sequence[dict], chat: bool, max_new_tokens: 
 
     if chat:
         prompts = [user_message(r) for r in rows]
-        return generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
-    prompts = [alpaca_prompt(r["instruction"], r["input"]) for r in rows]
-    return complete(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
+    else:
+        prompts = [alpaca_prompt(r["instruction"], r["input"]) for r in rows]
+    return generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, chat=chat)
 
 
 def sft_arguments(
@@ -176,36 +176,6 @@ def keep_trainables_in_float32(model) -> int:
             parameter.data = parameter.data.float()
             cast += 1
     return cast
-
-
-@torch.no_grad()
-def complete(
-    model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 24, batch_size: int = 64
-) -> list[str]:
-    """Greedy completions of plain-text prompts (no chat template), in order, without the
-    prompt."""
-    model.eval()
-    device = next(model.parameters()).device
-    saved = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # a decoder continues the prompt: pad on the left
-    answers: list[str] = []
-    try:
-        for start in range(0, len(prompts), batch_size):
-            batch = tokenizer(
-                list(prompts[start : start + batch_size]), padding=True, return_tensors="pt"
-            ).to(device)
-            out = model.generate(
-                **batch,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-            new = out[:, batch["input_ids"].shape[1] :]
-            answers += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
-    finally:
-        tokenizer.padding_side = saved
-    return answers
 
 
 def unsloth_available() -> bool:

@@ -68,8 +68,9 @@ def tiny_tokenizers():
     return train_seq2seq_tokenizer(texts, 400), train_decoder_tokenizer(texts, 400)
 
 
-def make_tiny_t5(vocab_size: int = 64, seed: int = 0):
-    """A randomly initialised T5 with a few thousand parameters."""
+def make_tiny_t5(vocab_size: int = 64, seed: int = 0, d_kv: int = 4):
+    """A randomly initialised T5 with a few thousand parameters (``d_kv=8``: heads * d_kv equals
+    d_model, as in every FLAN-T5, which peft's prefix tuning needs)."""
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
@@ -77,7 +78,7 @@ def make_tiny_t5(vocab_size: int = 64, seed: int = 0):
     config = T5Config(
         vocab_size=vocab_size,
         d_model=16,
-        d_kv=4,
+        d_kv=d_kv,
         d_ff=32,
         num_layers=1,
         num_decoder_layers=1,
@@ -93,6 +94,13 @@ def make_tiny_t5(vocab_size: int = 64, seed: int = 0):
 @pytest.fixture
 def tiny_t5():
     return make_tiny_t5()
+
+
+@pytest.fixture
+def square_t5():
+    """A tiny T5 whose heads * d_kv equals d_model, as in every FLAN-T5 (peft's prefix tuning
+    needs it)."""
+    return make_tiny_t5(d_kv=8)
 
 
 @pytest.fixture(scope="session")

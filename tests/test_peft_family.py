@@ -72,29 +72,6 @@ def perturb(model) -> None:
 SETTINGS = pf.Settings(num_virtual_tokens=3, prompt_encoder_hidden=8, adapter_bottleneck=4)
 
 
-@pytest.fixture
-def square_t5():
-    """A tiny random T5 whose heads * d_kv equals d_model, as in every FLAN-T5 (peft's prefix
-    tuning needs it)."""
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=64,
-        d_model=16,
-        d_kv=8,
-        d_ff=32,
-        num_layers=1,
-        num_decoder_layers=1,
-        num_heads=2,
-        pad_token_id=0,
-        eos_token_id=1,
-        decoder_start_token_id=0,
-        dropout_rate=0.0,
-    )
-    return T5ForConditionalGeneration(config).eval()
-
-
 @pytest.mark.parametrize("method", [m for m in pf.METHODS if m != "prompt_tuning_text"])
 def test_each_method_trains_only_itself_and_removes_to_the_base(square_t5, method):
     base = logits(square_t5)

@@ -8,6 +8,7 @@ import torch
 from datasets import Dataset
 
 from course_utils import qlora
+from course_utils.evaluation import generate_answers
 
 
 def test_alpaca_prompt_with_and_without_input():
@@ -38,17 +39,19 @@ def test_four_bit_model_learns_after_an_evaluation(mini_report, tmp_path):
     pytest.importorskip("bitsandbytes")
     import bitsandbytes as bnb
     from transformers import AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     from course_utils.mini.build import DECODER_DIR
     from course_utils.tooling import paths
+    from course_utils.tooling.profiles import MINI
 
     folder = str(paths.models_dir() / DECODER_DIR)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = qlora.load_in_4bit(folder)
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
     prompts = [qlora.alpaca_prompt("Name a fruit."), qlora.alpaca_prompt("Name a colour.")]
-    assert len(qlora.complete(model, tokenizer, prompts, max_new_tokens=3)) == 2  # eval forward
+    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=3, chat=False)
+    assert len(answers) == 2  # an eval-mode forward pass
     repacked = [
         m
         for m in model.modules()
@@ -62,17 +65,17 @@ def test_four_bit_model_learns_after_an_evaluation(mini_report, tmp_path):
         processing_class=tokenizer,
         train_dataset=Dataset.from_dict(rows),
         peft_config=qlora.lora_config(rank=4, alpha=8),
-        args=SFTConfig(
+        args=qlora.sft_arguments(
+            MINI,
             output_dir=str(tmp_path),
-            max_steps=20,
-            per_device_train_batch_size=8,
+            steps=20,
+            batch_size=8,
+            accumulation=1,
             learning_rate=1e-2,
+            warmup=0,
+            max_length=256,
+            seed=0,
             logging_steps=1,
-            use_cpu=True,
-            bf16=False,
-            gradient_checkpointing=False,
-            report_to=[],
-            save_strategy="no",
         ),
     )
     qlora.keep_trainables_in_float32(trainer.model)
