@@ -6,13 +6,22 @@ Shared by notebooks 01 and 02 and the mini-model build.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from .mini.tasks import Example
 
 
-@torch.no_grad()
+@dataclass(frozen=True)
+class Reply:
+    """A greedy reply, and whether the model ended it itself (end-of-sequence token) rather than
+    running out of ``max_new_tokens``."""
+
+    text: str
+    ended: bool
+
+
 def generate_answers(
     model,
     tokenizer,
@@ -22,7 +31,24 @@ def generate_answers(
     max_input_tokens: int | None = None,
     chat: bool = True,
 ) -> list[str]:
-    """Greedy answers to ``prompts``, in the order given.
+    """Greedy answers to ``prompts``, in the order given (``generate_replies``' texts)."""
+    replies = generate_replies(
+        model, tokenizer, prompts, max_new_tokens, batch_size, max_input_tokens, chat
+    )
+    return [r.text for r in replies]
+
+
+@torch.no_grad()
+def generate_replies(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    max_new_tokens: int = 12,
+    batch_size: int = 128,
+    max_input_tokens: int | None = None,
+    chat: bool = True,
+) -> list[Reply]:
+    """Greedy replies to ``prompts``, in the order given.
 
     Decoders get the chat template's generation prompt (``chat=False``: the prompt is used as
     it is, e.g. an Alpaca template for a base model). Prompts are batched by length (less
@@ -32,7 +58,7 @@ def generate_answers(
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    answers: dict[int, str] = {}
+    replies: dict[int, Reply] = {}
     saved_sides = tokenizer.truncation_side, tokenizer.padding_side
     tokenizer.truncation_side = "left"
     if not model.config.is_encoder_decoder:  # a decoder continues the prompt: pad on the left
@@ -66,11 +92,13 @@ def generate_answers(
             )
             if not model.config.is_encoder_decoder:
                 out = out[:, enc["input_ids"].shape[1] :]
+            ended = (out == tokenizer.eos_token_id).any(dim=1).tolist()
             decoded = tokenizer.batch_decode(out, skip_special_tokens=True)
-            answers.update({i: t.strip() for i, t in zip(chunk, decoded, strict=True)})
+            for i, text, stop in zip(chunk, decoded, ended, strict=True):
+                replies[i] = Reply(text.strip(), stop)
     finally:
         tokenizer.truncation_side, tokenizer.padding_side = saved_sides
-    return [answers[i] for i in range(len(prompts))]
+    return [replies[i] for i in range(len(prompts))]
 
 
 def exact_match(predictions: Sequence[str], targets: Sequence[str]) -> float:

@@ -13,6 +13,7 @@ TRL's ``DPOTrainer`` on the same batch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -67,3 +68,244 @@ def dpo_loss(
     rejected_rewards = beta * (policy_rejected - reference_rejected)
     loss = -F.logsigmoid(chosen_rewards - rejected_rewards).mean()
     return DPOTerms(loss, chosen_rewards, rejected_rewards)
+
+
+# ----- data in TRL's layout ------------------------------------------------------------------
+
+
+def pair_columns(rows: Iterable[dict], chat: bool) -> dict[str, list]:
+    """Preference rows as TRL's prompt / chosen / rejected columns: chat turns for a model with
+    a chat template (TRL then formats them with it), plain strings otherwise."""
+    rows = list(rows)
+    if not chat:
+        return {k: [r[k] for r in rows] for k in ("prompt", "chosen", "rejected")}
+    return {
+        "prompt": [[{"role": "user", "content": r["prompt"]}] for r in rows],
+        "chosen": [[{"role": "assistant", "content": r["chosen"]}] for r in rows],
+        "rejected": [[{"role": "assistant", "content": r["rejected"]}] for r in rows],
+    }
+
+
+def chosen_as_sft(rows: Iterable[dict], chat: bool) -> dict[str, list]:
+    """The chosen answers as TRL prompt / completion columns: the data of the SFT stage that
+    every preference recipe starts from."""
+    rows = list(rows)
+    if not chat:
+        return {"prompt": [r["prompt"] for r in rows], "completion": [r["chosen"] for r in rows]}
+    return {
+        "prompt": [[{"role": "user", "content": r["prompt"]}] for r in rows],
+        "completion": [[{"role": "assistant", "content": r["chosen"]}] for r in rows],
+    }
+
+
+def within_length(
+    rows: Iterable[dict], tokenizer, max_length: int, chat: bool, limit: int | None = None
+) -> list[dict]:
+    """The rows (in order, at most ``limit``) whose prompt with either answer fits in
+    ``max_length`` tokens, so that no trainer has to cut an answer short."""
+    kept = []
+    for row in rows:
+        if limit is not None and len(kept) >= limit:
+            break
+        longest = max(
+            _encoded_completions(tokenizer, [row["prompt"]], [row[side]], chat)[0].shape[1]
+            for side in ("chosen", "rejected")
+        )
+        if longest <= max_length:
+            kept.append(row)
+    return kept
+
+
+def merged_sft_model(trainer):
+    """The model an ``SFTTrainer`` trained, with its LoRA adapter merged in, ready to be the
+    start (and reference) of DPO.
+
+    SFTTrainer replaces the model's ``forward`` with a closure over the *original* model (to
+    compute its loss in chunks); a copy of the model would still call the original's forward,
+    so its new adapter would get no gradient. The patched forward is removed here."""
+    model = trainer.model
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.__dict__.pop("forward", None)
+    return model
+
+
+# ----- measuring a policy on held-out pairs --------------------------------------------------
+
+
+def _encoded_completions(tokenizer, prompts: Sequence[str], answers: Sequence[str], chat: bool):
+    """input_ids, attention_mask and completion mask of prompt + answer (+ EOS), right-padded."""
+    ids, marks = [], []
+    for prompt, answer in zip(prompts, answers, strict=True):
+        if chat:
+            turn = [{"role": "user", "content": prompt}]
+            head = tokenizer.apply_chat_template(turn, add_generation_prompt=True, tokenize=False)
+            whole = tokenizer.apply_chat_template(
+                turn + [{"role": "assistant", "content": answer}], tokenize=False
+            )
+        else:
+            head, whole = prompt, prompt + answer + tokenizer.eos_token
+        first = tokenizer(head, add_special_tokens=False)["input_ids"]
+        full = tokenizer(whole, add_special_tokens=False)["input_ids"]
+        ids.append(full)
+        marks.append([0] * len(first) + [1] * (len(full) - len(first)))
+    width = max(map(len, ids))
+    pad = tokenizer.pad_token_id
+
+    def padded(rows, value):
+        return torch.tensor([r + [value] * (width - len(r)) for r in rows])
+
+    mask = padded([[1] * len(r) for r in ids], 0)
+    return padded(ids, pad), mask, padded(marks, 0)
+
+
+def _reference(model):
+    """A context in which ``model`` is its reference: its adapter disabled (a peft model), or
+    the model itself (nothing to disable)."""
+    import contextlib
+
+    return (
+        model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
+    )
+
+
+@dataclass
+class PairLogprobs:
+    """Summed log-probabilities of held-out chosen and rejected answers, under the policy and
+    under its reference (one value per pair)."""
+
+    chosen: torch.Tensor
+    rejected: torch.Tensor
+    reference_chosen: torch.Tensor
+    reference_rejected: torch.Tensor
+
+    def terms(self, beta: float) -> DPOTerms:
+        """DPO's loss, implicit rewards and accuracy on these pairs."""
+        return dpo_loss(
+            self.chosen, self.rejected, self.reference_chosen, self.reference_rejected, beta
+        )
+
+
+@torch.no_grad()
+def pair_logprobs(
+    model, tokenizer, rows: Sequence[dict], chat: bool, batch_size: int = 32
+) -> PairLogprobs:
+    """Each pair's summed log-probabilities under ``model`` and under its reference (the model
+    with its adapter disabled: DPO with LoRA keeps no second copy of the model)."""
+    model.eval()
+    device = next(model.parameters()).device
+    columns: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        prompts = [r["prompt"] for r in chunk]
+        for side in ("chosen", "rejected"):
+            batch = _encoded_completions(tokenizer, prompts, [r[side] for r in chunk], chat)
+            batch = [t.to(device) for t in batch]
+            columns.setdefault(side, []).append(completion_logprobs(model, *batch).cpu())
+            with _reference(model):
+                reference = completion_logprobs(model, *batch).cpu()
+            columns.setdefault(f"reference_{side}", []).append(reference)
+    return PairLogprobs(**{k: torch.cat(v) for k, v in columns.items()})
+
+
+@torch.no_grad()
+def drift_from_reference(
+    model, tokenizer, prompts: Sequence[str], chat: bool, max_new_tokens: int, batch_size: int = 32
+) -> float:
+    """Mean per-token KL(policy || reference) over the policy's own greedy replies to
+    ``prompts``: at each generated position, the KL divergence between the two next-token
+    distributions over the whole vocabulary (the reference: the adapter disabled). RLHF's KL
+    penalty, and DPO's beta, keep this small."""
+    from .evaluation import generate_replies
+
+    replies = generate_replies(model, tokenizer, prompts, max_new_tokens, chat=chat)
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for start in range(0, len(prompts), batch_size):
+        chunk = slice(start, start + batch_size)
+        answers = [r.text for r in replies[chunk]]
+        ids, mask, completion = (
+            t.to(device) for t in _encoded_completions(tokenizer, prompts[chunk], answers, chat)
+        )
+        policy = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1)
+        with _reference(model):
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        reference = torch.log_softmax(logits, -1)
+        per_position = (policy.exp() * (policy - reference)).sum(-1)[:, :-1].clamp(min=0)
+        predicts_reply = completion[:, 1:].float()  # position t predicts token t + 1
+        total += (per_position * predicts_reply).sum().item()
+        count += predicts_reply.sum().item()
+    return total / max(count, 1)
+
+
+# ----- what the preferred answers look like (the mini world's pairs) -------------------------
+
+
+def answer_word(sentence: str) -> str:
+    """The answer in a reply: its last word, without a final full stop ("The sum is 8." -> "8",
+    "8" -> "8")."""
+    words = sentence.strip().split()
+    return words[-1].removesuffix(".") if words else ""
+
+
+def _frame(sentence: str) -> str:
+    """A sentence without its answer: "The sum is 8." -> "The sum is"."""
+    return " ".join(sentence.strip().split()[:-1])
+
+
+def style_rates(replies: Sequence, chosen: Sequence[str]) -> dict[str, float]:
+    """How a policy's greedy ``replies`` (``evaluation.Reply``) compare with the chosen answers
+    of the same prompts: the share that take the preferred form (exactly the full, correct
+    sentence), that are full sentences of the right frame, whose answer is correct (in either
+    form), and that end with the end-of-sequence token."""
+    if len(replies) != len(chosen) or not chosen:
+        raise ValueError("style_rates needs as many replies as chosen answers, at least one")
+    n = len(chosen)
+    rates = {"preferred_form": 0, "full_sentence": 0, "correct": 0, "ended": 0}
+    for reply, best in zip(replies, chosen, strict=True):
+        text = reply.text.strip()
+        rates["preferred_form"] += text == best.strip()
+        rates["full_sentence"] += text.endswith(".") and _frame(text) == _frame(best)
+        rates["correct"] += answer_word(text) == answer_word(best)
+        rates["ended"] += reply.ended
+    return {k: v / n for k, v in rates.items()}
+
+
+# ----- the reward model (RLHF's first half) --------------------------------------------------
+
+
+@torch.no_grad()
+def reward_scores(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    chat: bool,
+    batch_size: int = 32,
+) -> torch.Tensor:
+    """A sequence-classification reward model's score r(x, y) for each prompt and answer,
+    formatted as in training (the chat template, or prompt + answer)."""
+    model.eval()
+    device = next(model.parameters()).device
+    scores = []
+    for start in range(0, len(prompts), batch_size):
+        ids, mask, _ = _encoded_completions(
+            tokenizer,
+            prompts[start : start + batch_size],
+            answers[start : start + batch_size],
+            chat,
+        )
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        scores.append(logits[:, 0].float().cpu())
+    return torch.cat(scores)
+
+
+def terms_on_trl_batch(model, batch: dict, beta: float) -> DPOTerms:
+    """This module's DPO on a batch from ``DPOTrainer``'s data loader (chosen rows, then
+    rejected rows, with a completion mask), the reference being the adapter disabled."""
+    args = (batch["input_ids"], batch["attention_mask"], batch["completion_mask"])
+    with torch.no_grad():
+        chosen, rejected = completion_logprobs(model, *args).chunk(2)
+        with _reference(model):
+            reference_chosen, reference_rejected = completion_logprobs(model, *args).chunk(2)
+    return dpo_loss(chosen, rejected, reference_chosen, reference_rejected, beta)

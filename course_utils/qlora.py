@@ -18,6 +18,9 @@ import torch
 #: batch 2 x accumulation 4): training time and peak reserved GPU memory, for comparison with a run.
 UNSLOTH_T4 = {"minutes": 9.0, "peak_gb": 5.84}
 
+#: Unsloth's pre-quantized (NF4) Mistral-7B v0.3: notebook 05's t4 model, notebook 06's option.
+UNSLOTH_MISTRAL = "unsloth/mistral-7b-v0.3-bnb-4bit"
+
 #: The seven projections of a Llama/Mistral block: attention (q, k, v, o) and the gated MLP.
 SEVEN_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -76,46 +79,16 @@ def respond(model, tokenizer, rows: Sequence[dict], chat: bool, max_new_tokens: 
     return generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, chat=chat)
 
 
-def sft_arguments(
-    profile,
-    *,
-    output_dir: str,
-    steps: int,
-    batch_size: int,
-    accumulation: int,
-    learning_rate: float,
-    warmup: int,
-    max_length: int,
-    seed: int,
-    **overrides,
-):
-    """TRL ``SFTConfig`` for the recipe: on a GPU, 16-bit training, 8-bit paged AdamW and
-    gradient checkpointing; on a CPU, float32, plain AdamW and no checkpointing (TRL's defaults,
-    bf16 and checkpointing, make CPU steps several times slower). ``overrides`` replace any of
-    these (Unsloth's recipe: ``optim="adamw_8bit"``, its own checkpointing)."""
+def sft_arguments(profile, *, max_length: int, **settings):
+    """TRL ``SFTConfig`` for the recipe (``recipes.trainer_arguments``: 16-bit, paged 8-bit
+    AdamW and checkpointing on a GPU; float32 and plain AdamW on a CPU). Keyword ``settings``
+    are those of ``trainer_arguments`` plus any override (Unsloth's recipe:
+    ``optim="adamw_8bit"``, its own checkpointing)."""
     from trl import SFTConfig
 
-    gpu = profile.device != "cpu"
-    settings = dict(
-        output_dir=output_dir,
-        max_steps=steps,
-        per_device_train_batch_size=batch_size,
-        gradient_accumulation_steps=accumulation,
-        learning_rate=learning_rate,
-        lr_scheduler_type="linear" if gpu else "cosine",
-        warmup_steps=warmup,
-        optim="paged_adamw_8bit" if gpu else "adamw_torch",
-        logging_steps=max(1, steps // 40),
-        max_length=max_length,
-        use_cpu=not gpu,
-        fp16=gpu and profile.fp16,
-        bf16=gpu and profile.bf16,
-        gradient_checkpointing=gpu,
-        save_strategy="no",
-        report_to=[],
-        seed=seed,
-    )
-    return SFTConfig(**(settings | overrides))
+    from .recipes import trainer_arguments
+
+    return trainer_arguments(SFTConfig, profile, max_length=max_length, **settings)
 
 
 def quantization_config(compute_dtype: torch.dtype = torch.float32):

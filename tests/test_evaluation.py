@@ -49,3 +49,37 @@ def test_accuracy_by_task(tiny_seq2seq):
     sets = {t: tasks.examples(t, "test", 2) for t in ("capital", "add")}
     scores = accuracy_by_task(model, tokenizer, sets)
     assert set(scores) == {"capital", "add"} and all(0 <= v <= 1 for v in scores.values())
+
+
+def test_replies_say_whether_the_model_ended_them(tiny_decoder):
+    """A reply ends when the model writes its end-of-sequence token; one cut off by
+    max_new_tokens does not."""
+    import copy
+
+    import torch
+
+    from course_utils.evaluation import generate_replies
+
+    class Favour(torch.nn.Module):
+        """An output head that always prefers one token."""
+
+        def __init__(self, vocab: int, token: int):
+            super().__init__()
+            self.vocab, self.token = vocab, token
+
+        def forward(self, hidden):
+            logits = hidden.new_zeros(*hidden.shape[:-1], self.vocab)
+            logits[..., self.token] = 10.0
+            return logits
+
+    model, tokenizer = tiny_decoder
+    prompt = ["What is 3 plus 4?"]
+    for token, ends in (
+        (tokenizer.eos_token_id, True),
+        (tokenizer.convert_tokens_to_ids("."), False),
+    ):
+        favouring = copy.deepcopy(model)
+        favouring.lm_head = Favour(model.config.vocab_size, token)
+        (reply,) = generate_replies(favouring, tokenizer, prompt, max_new_tokens=3)
+        assert reply.ended is ends
+        assert (reply.text == "") is ends

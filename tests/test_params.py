@@ -105,7 +105,7 @@ def test_profile_defaults_make_none_allowed():
         (Param("float", 0.0, help="lambda"), "lambda: >= 0"),
         (
             Param("model", mini="mini:mini-seq2seq", t4="google/flan-t5-base"),
-            "a folder or Hub id; None: mini-seq2seq (mini), google/flan-t5-base (t4)",
+            "folder/Hub id; None: mini-seq2seq (mini), google/flan-t5-base (t4)",
         ),
         (Param("float_list", 0.01, 1.0, mini=[0.1, 1.0]), "each 0.01 to 1; None: [0.1, 1] (mini)"),
     ],

@@ -4,6 +4,7 @@ DPOTrainer on the same batch; the Bradley-Terry loss."""
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import pytest
@@ -79,11 +80,7 @@ def test_from_scratch_dpo_equals_trl_on_the_same_batch(tiny_decoder, tmp_path):
     policy.train()
     with torch.no_grad():
         theirs = trainer.compute_loss(policy, batch).item()
-        args = (batch["input_ids"], batch["attention_mask"], batch["completion_mask"])
-        chosen, rejected = preference.completion_logprobs(policy, *args).chunk(2)
-        with policy.disable_adapter():
-            ref_chosen, ref_rejected = preference.completion_logprobs(policy, *args).chunk(2)
-    ours = preference.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta)
+    ours = preference.terms_on_trl_batch(policy, batch, beta)
     logged = {k: v[-1] for k, v in trainer._metrics["train"].items()}
     assert abs(ours.loss.item() - theirs) < 1e-5
     assert abs(ours.loss.item() - math.log(2)) > 1e-3  # the adapter really moved the policy
@@ -92,3 +89,152 @@ def test_from_scratch_dpo_equals_trl_on_the_same_batch(tiny_decoder, tmp_path):
         logged["rewards/rejected"], abs=1e-5
     )
     assert ours.margins.mean().item() == pytest.approx(logged["rewards/margins"], abs=1e-5)
+
+
+def _dpo_trainer(model, tokenizer, tmp_path, rows=PAIRS, **settings):
+    from peft import LoraConfig
+    from trl import DPOConfig, DPOTrainer
+
+    return DPOTrainer(
+        model=copy.deepcopy(model),
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_dict(rows),
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+        args=DPOConfig(
+            output_dir=str(tmp_path),
+            per_device_train_batch_size=4,
+            use_cpu=True,
+            bf16=False,
+            gradient_checkpointing=False,
+            report_to=[],
+            **settings,
+        ),
+    )
+
+
+def _move_adapter(policy) -> None:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in policy.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_pair_logprobs_tokenize_as_trl_does(tiny_decoder, tmp_path, chat):
+    """The held-out measurement encodes prompt + answer exactly as DPOTrainer does, in both of
+    TRL's layouts (chat turns and plain strings)."""
+    model, tokenizer = tiny_decoder
+    rows = [dict(zip(PAIRS, values, strict=True)) for values in zip(*PAIRS.values(), strict=True)]
+    trainer = _dpo_trainer(model, tokenizer, tmp_path, preference.pair_columns(rows, chat))
+    policy = trainer.model
+    _move_adapter(policy)
+    batch = next(iter(trainer.get_eval_dataloader(trainer.train_dataset)))  # in order
+    from_trl = preference.terms_on_trl_batch(policy, batch, beta=1.0)
+    ours = preference.pair_logprobs(policy, tokenizer, rows, chat, batch_size=3)
+    assert torch.allclose(ours.chosen - ours.reference_chosen, from_trl.chosen_rewards, atol=1e-5)
+    assert torch.allclose(
+        ours.rejected - ours.reference_rejected, from_trl.rejected_rewards, atol=1e-5
+    )
+    assert ours.terms(1.0).accuracy == from_trl.accuracy
+
+
+def test_drift_is_zero_at_the_start_and_grows_when_the_adapter_moves(tiny_decoder, tmp_path):
+    model, tokenizer = tiny_decoder
+    policy = _dpo_trainer(model, tokenizer, tmp_path).model
+    prompts = PAIRS["prompt"]
+    at_start = preference.drift_from_reference(policy, tokenizer, prompts, True, 6)
+    assert at_start == pytest.approx(0.0, abs=1e-7)
+    _move_adapter(policy)
+    assert preference.drift_from_reference(policy, tokenizer, prompts, True, 6) > 1e-3
+
+
+def test_the_sft_model_is_a_clean_start_for_dpo(tiny_decoder, tmp_path):
+    """SFTTrainer patches the model's forward with a closure over the original model; the
+    merged copy must train its own new adapter (TRL's DPOTrainer got no gradient without the
+    fix)."""
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = tiny_decoder
+    rows = [dict(zip(PAIRS, values, strict=True)) for values in zip(*PAIRS.values(), strict=True)]
+    sft = SFTTrainer(
+        model=copy.deepcopy(model),
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_dict(preference.chosen_as_sft(rows, chat=True)),
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+        args=SFTConfig(
+            output_dir=str(tmp_path / "sft"),
+            max_steps=2,
+            per_device_train_batch_size=4,
+            use_cpu=True,
+            bf16=False,
+            gradient_checkpointing=False,
+            report_to=[],
+        ),
+    )
+    sft.train()
+    merged = preference.merged_sft_model(sft)
+    assert "forward" not in merged.__dict__ and not hasattr(merged, "peft_config")
+    dpo = _dpo_trainer(merged, tokenizer, tmp_path / "dpo", max_steps=1)
+    batch = next(iter(dpo.get_train_dataloader()))
+    loss = dpo.compute_loss(dpo.model, batch)
+    loss.backward()
+    grads = [p.grad for n, p in dpo.model.named_parameters() if "lora_A" in n]
+    assert grads and all(g is not None for g in grads)
+
+
+def test_style_rates_separate_form_correctness_and_ending():
+    from course_utils.evaluation import Reply
+
+    chosen = ["The sum is 8.", "The capital of Spain is Madrid.", "The review is positive."]
+    replies = [
+        Reply("The sum is 8.", True),  # the preferred form
+        Reply("Madrid", True),  # correct, bare
+        Reply("The review is negative. The", False),  # wrong, and cut off
+    ]
+    rates = preference.style_rates(replies, chosen)
+    assert rates == pytest.approx(
+        {"preferred_form": 1 / 3, "full_sentence": 1 / 3, "correct": 2 / 3, "ended": 2 / 3}
+    )
+    assert preference.answer_word("The sum is 8.") == "8" == preference.answer_word(" 8 ")
+    with pytest.raises(ValueError, match="as many replies"):
+        preference.style_rates(replies, chosen[:2])
+
+
+def test_within_length_keeps_the_pairs_that_fit(tiny_decoder):
+    _, tokenizer = tiny_decoder
+    rows = [
+        {"prompt": "Name a fruit.", "chosen": "A pear.", "rejected": "car"},
+        {"prompt": "Name a fruit.", "chosen": "A pear. " * 40, "rejected": "car"},
+        {"prompt": "Name a colour.", "chosen": "Red.", "rejected": "dog"},
+    ]
+    kept = preference.within_length(rows, tokenizer, 32, chat=True)
+    assert [r["chosen"] for r in kept] == ["A pear.", "Red."]
+    assert len(preference.within_length(rows, tokenizer, 32, chat=True, limit=1)) == 1
+
+
+def test_reward_scores_read_the_last_real_token(tiny_decoder):
+    """Scores do not depend on how much padding a batch adds (the head reads the last token
+    that is not padding)."""
+    from transformers import MistralForSequenceClassification
+
+    model, tokenizer = tiny_decoder
+    torch.manual_seed(0)
+    reward_model = MistralForSequenceClassification(copy.deepcopy(model.config)).eval()
+    prompts = ["Name a fruit.", "What is 3 plus 4?"]
+    answers = ["A pear is a fruit, and so is an apple.", "7"]
+    together = preference.reward_scores(reward_model, tokenizer, prompts, answers, chat=True)
+    alone = preference.reward_scores(reward_model, tokenizer, prompts[1:], answers[1:], chat=True)
+    assert together.shape == (2,)
+    assert together[1].item() == pytest.approx(alone[0].item(), abs=1e-5)
+
+
+def test_bundled_pairs_have_a_disjoint_test_split():
+    from course_utils.tooling import paths
+
+    folder = paths.data_dir() / "preferences"
+    train = [json.loads(line) for line in (folder / "train.jsonl").open()]
+    test = [json.loads(line) for line in (folder / "test.jsonl").open()]
+    assert len(train) == 1200 and len(test) == 100
+    assert not {r["prompt"] for r in train} & {r["prompt"] for r in test}

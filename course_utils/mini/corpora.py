@@ -24,6 +24,10 @@ SIZES = {
     "dialogue_summaries": {"train": 240, "validation": 30, "test": 60},
     "preferences": {"train": 400, "test": 100},
 }
+#: More training pairs, appended after the 400: a reward model needs them to learn which answers
+#: are right, not only which look right. They are drawn last and left out of the tokenizers'
+#: corpus, so adding them changed neither the other datasets nor the mini models.
+EXTRA_PREFERENCE_PAIRS = 800
 
 # ----- dialogues -----------------------------------------------------------------------------
 
@@ -283,8 +287,11 @@ def preference_rows(examples: Iterable[T.Example], rng: random.Random) -> list[d
 # ----- writing -------------------------------------------------------------------------------
 
 
-def generate(seed: int = SEED) -> dict[str, dict[str, list[dict[str, str]]]]:
-    """Every bundled dataset: name -> split -> rows."""
+def generate(
+    seed: int = SEED, extra_pairs: bool = True
+) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Every bundled dataset: name -> split -> rows (``extra_pairs``: with the
+    ``EXTRA_PREFERENCE_PAIRS`` appended to the preference pairs' train split)."""
     out: dict[str, dict[str, list[dict[str, str]]]] = {}
     rng = random.Random(f"instructions/{seed}")
     out["instructions"] = {s: instruction_rows(n, rng) for s, n in SIZES["instructions"].items()}
@@ -300,6 +307,11 @@ def generate(seed: int = SEED) -> dict[str, dict[str, list[dict[str, str]]]]:
             "train" if split == "train" else "test", n // len(T.CORE_TASKS) + 1, seed
         )
         out["preferences"][split] = preference_rows(source[:n], rng)
+    if extra_pairs:
+        n = EXTRA_PREFERENCE_PAIRS
+        source = T.mixture("train", n // len(T.CORE_TASKS) + 1, seed + 1)[:n]
+        extra = preference_rows(source, random.Random(f"preferences-extra/{seed}"))
+        out["preferences"]["train"] += extra
     return out
 
 
@@ -321,10 +333,11 @@ def write_all(data_dir: Path, seed: int = SEED) -> list[Path]:
 
 
 def all_texts(seed: int = SEED) -> list[str]:
-    """Every string in the bundled datasets (for training the tokenizers)."""
+    """Every string in the bundled datasets (for training the tokenizers), less the extra
+    preference pairs (see ``EXTRA_PREFERENCE_PAIRS``)."""
     return [
         v
-        for splits in generate(seed).values()
+        for splits in generate(seed, extra_pairs=False).values()
         for rows in splits.values()
         for row in rows
         for v in row.values()

@@ -317,6 +317,51 @@ register(
     )
 )
 
+register(
+    NotebookSpec(
+        stem="06_dpo",
+        title="From RLHF to DPO: the loss written out, trained, and its beta measured",
+        params={
+            "MODEL": Param("model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M-Instruct"),
+            "USE_UNSLOTH": Param("bool", help="also a DPO step on 4-bit Mistral-7B (Unsloth)"),
+            "TRAIN_PAIRS": Param("int", 8, 100000, help="training pairs", mini=1200, t4=2000),
+            "EVAL_PAIRS": Param("int", 4, 5000, help="held-out pairs", mini=100, t4=100),
+            "RM_STEPS": Param("int", 1, 20000, help="reward model steps", mini=400, t4=100),
+            "RM_LEARNING_RATE": Param("float", 1e-7, 1.0, help="reward lr", mini=1e-3, t4=1e-5),
+            "SFT_STEPS": Param("int", 1, 20000, help="SFT steps on chosen", mini=600, t4=100),
+            "SFT_LEARNING_RATE": Param("float", 1e-7, 1.0, help="SFT lr", mini=5e-3, t4=2e-4),
+            "DPO_STEPS": Param("int", 1, 20000, help="steps of each DPO run", mini=100, t4=50),
+            "LEARNING_RATE": Param("float", 1e-7, 1.0, help="DPO lr", mini=1e-3, t4=5e-5),
+            "BETA": Param("float", 1e-3, 10.0, help="DPO's beta (the KL leash)"),
+            "BETA_SWEEP": Param("float_list", 1e-3, 10.0, help="betas swept"),
+            "NLL_WEIGHT": Param("float", 0.0, 10.0, help="weight of the NLL term on chosen"),
+            "BATCH_SIZE": Param("int", 1, 256, help="pairs per device step", mini=16, t4=4),
+            "GRAD_ACCUM": Param("int", 1, 64, help="steps accumulated per update", mini=1, t4=2),
+            "LORA_RANK": Param("int", 1, 256, help="r of the adapters (alpha 2r)"),
+            "MAX_LENGTH": Param("int", 16, 8192, help="tokens per pair side", mini=128, t4=512),
+            "MAX_NEW_TOKENS": Param("int", 1, 1024, help="reply tokens", mini=16, t4=128),
+        },
+        downloads=(
+            Download("HuggingFaceTB/SmolLM2-360M-Instruct", "model", 0.72, MINI_DECODER),
+            Download("trl-lib/ultrafeedback_binarized", "dataset", 0.13, "ultrafeedback_binarized"),
+        ),
+        t4_gpu_gb=8.0,
+        t4_minutes=25,
+        uses_mini_models=True,
+        stand_in={
+            "TRAIN_PAIRS": 16,
+            "EVAL_PAIRS": 4,
+            "RM_STEPS": 2,
+            "SFT_STEPS": 2,
+            "DPO_STEPS": 2,
+            "BATCH_SIZE": 2,
+            "GRAD_ACCUM": 1,
+            "BETA_SWEEP": [0.1, 1.0],
+            "MAX_NEW_TOKENS": 8,
+        },
+    )
+)
+
 
 def spec_for(notebook: str) -> NotebookSpec:
     """The spec of a notebook, by stem ("01_catastrophic_forgetting") or number ("01")."""

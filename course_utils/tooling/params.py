@@ -98,7 +98,7 @@ class Param:
         if self.kind == "choice":
             return " | ".join(_literal(c) for c in self.choices or ())
         if self.kind == "model":
-            return "a folder or Hub id"
+            return "folder/Hub id"
         if self.kind in ("bool", "str"):
             return _NOUNS[self.kind]
         each = "each " if self.kind.endswith("_list") else ""
