@@ -21,12 +21,12 @@ course: $(STAMP)
 	$(OFFLINE) $(PY) -m course_utils run --profile mini --out outputs/mini
 
 test: $(STAMP)
-	$(PY) -m ruff check course_utils tests notebooks
+	$(PY) -m ruff check course_utils tests notebooks scripts
 	$(OFFLINE) $(PY) -m pytest --durations=8
 
 lint: $(STAMP)
-	$(PY) -m ruff check course_utils tests notebooks
-	$(PY) -m ruff format --check course_utils tests
+	$(PY) -m ruff check course_utils tests notebooks scripts
+	$(PY) -m ruff format --check course_utils tests scripts
 
 # Re-pin the CPU environment after changing a version in pyproject.toml.
 lock:

@@ -1,9 +1,10 @@
-"""Shared fixtures, and the two slow markers.
+"""Shared fixtures, and the three slow markers.
 
-Fast path: ``pytest -m "not notebook and not build"`` runs every unit test on tiny models built
-inside the tests (seconds). A test that builds the mini models (fixture ``mini_report``) must be
-marked ``build``; one that executes a course notebook (``course_run`` or the runner) must be
-marked ``notebook``. Collection stops with an error naming any test that is not.
+Fast path: ``pytest -m "not notebook and not build and not scripts"`` runs every unit test on
+tiny models built inside the tests (seconds). A test that builds the mini models (fixture
+``mini_report``) must be marked ``build``; one that executes a course notebook (``course_run``
+or the runner) must be marked ``notebook``; one that launches scripts/ with accelerate on the
+mini models, ``scripts``. Collection stops with an error naming any test that is not.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 #: fixture -> the markers a test using it must carry (any one of them)
-SLOW_FIXTURES = {"course_run": ("notebook",), "mini_report": ("build", "notebook")}
+SLOW_FIXTURES = {"course_run": ("notebook",), "mini_report": ("build", "notebook", "scripts")}
 #: Where ``course_run`` writes the executed notebooks; CI uploads them (default: a tmp folder).
 OUTPUTS_ENV = "COURSE_TEST_OUTPUTS"
 

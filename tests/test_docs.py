@@ -40,3 +40,11 @@ def test_readme_lists_every_notebook():
     readme = (ROOT / "README.md").read_text()
     for path in paths.course_notebooks():
         assert f"(notebooks/{path.name})" in readme, path.name
+
+
+def test_readme_memory_table_is_the_estimators():
+    from course_utils.launch import memory_table
+
+    assert memory_table() in (ROOT / "README.md").read_text(), (
+        "run python -m course_utils memory-table"
+    )

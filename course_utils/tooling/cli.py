@@ -1,5 +1,5 @@
 """The course command line: ``python -m course_utils run | build-mini | build-data | badges |
-params``."""
+params | memory-table``."""
 
 from __future__ import annotations
 
@@ -129,7 +129,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="change nothing; exit 1 if any notebook is out of date",
     )
     badges.set_defaults(handler=_badges)
+
+    table = commands.add_parser(
+        "memory-table",
+        help="print the README's table of which model size fits which multi-GPU set-up",
+        description="Notebook 05's memory estimator applied to 7B, 13B and 70B models: full "
+        "fine-tuning, LoRA and QLoRA on one GPU and fully sharded over eight (README, "
+        "'Beyond one GPU').",
+    )
+    table.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
+    table.set_defaults(handler=_memory_table)
     return parser
+
+
+def _memory_table(args: argparse.Namespace) -> int:
+    from ..launch import memory_table
+
+    print(memory_table(args.rank))
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,0 +1,307 @@
+"""The course's SFT and DPO recipes as command-line scripts, for ``accelerate launch`` (beyond one
+GPU): the arguments both scripts share, their checks, the data, checkpoints and final outputs.
+
+``scripts/sft.py`` and ``scripts/dpo.py`` hold only what differs; the recipes themselves are the
+notebooks' (``qlora`` for notebook 05, ``preference`` for notebook 06, ``recipes`` for the
+trainer arguments). Every argument is checked before anything is loaded, and a bad one stops
+the script with a message naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .tooling.params import MINI_PREFIX, looks_like_hub_id
+
+MINI_DECODER = MINI_PREFIX + "mini-decoder"
+
+
+class ArgumentError(ValueError):
+    """A command-line argument the script cannot use."""
+
+
+@dataclass
+class RunArguments:
+    """What every recipe script takes (``--name value`` on the command line)."""
+
+    model: str = field(
+        default=MINI_DECODER,
+        metadata={"help": "a model folder or Hub id (mini:<name>: a course mini model)"},
+    )
+    dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "a course dataset name (instructions, preferences), a .jsonl/.json file or "
+            "a folder of them; None: the recipe's course dataset"
+        },
+    )
+    output_dir: str = field(
+        default="outputs/run", metadata={"help": "checkpoints, the final adapter, metrics.json"}
+    )
+    profile: str = field(
+        default="mini",
+        metadata={"help": "mini (CPU, offline, float32) or t4 (GPU, 16-bit, Hub reachable)"},
+    )
+    max_steps: int = field(default=100, metadata={"help": "optimizer steps"})
+    per_device_batch_size: int = field(default=8, metadata={"help": "examples per process"})
+    accumulation: int = field(default=1, metadata={"help": "steps accumulated per update"})
+    learning_rate: float = field(default=5e-3, metadata={"help": "peak learning rate, > 0"})
+    warmup_steps: int = field(default=0, metadata={"help": "linear warm-up steps"})
+    lora_rank: int = field(default=16, metadata={"help": "r of the LoRA adapters"})
+    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA scales B·A by alpha / r"})
+    max_length: int = field(default=256, metadata={"help": "tokens per example"})
+    max_rows: int | None = field(
+        default=None, metadata={"help": "use only the first N training rows"}
+    )
+    save_steps: int = field(default=50, metadata={"help": "a checkpoint every N steps"})
+    logging_steps: int = field(default=10, metadata={"help": "log the loss every N steps"})
+    resume: bool = field(
+        default=False, metadata={"help": "continue from the last checkpoint in output_dir"}
+    )
+    seed: int = field(default=0, metadata={"help": "initialisation and data order"})
+
+
+_POSITIVE_INTEGERS = (
+    "max_steps",
+    "per_device_batch_size",
+    "accumulation",
+    "lora_rank",
+    "max_length",
+    "save_steps",
+    "logging_steps",
+)
+
+
+def check(args: RunArguments) -> None:
+    """Stop at the first argument that cannot work, naming it, its value and what is allowed."""
+    for name in _POSITIVE_INTEGERS:
+        value = getattr(args, name)
+        if value < 1:
+            raise ArgumentError(f"--{name} = {value} is not allowed: expected an integer >= 1")
+    if not args.learning_rate > 0:
+        raise ArgumentError(
+            f"--learning_rate = {args.learning_rate} is not allowed: expected a number > 0"
+        )
+    if args.lora_alpha <= 0:
+        raise ArgumentError(f"--lora_alpha = {args.lora_alpha} is not allowed: expected > 0")
+    if args.warmup_steps < 0:
+        raise ArgumentError(f"--warmup_steps = {args.warmup_steps} is not allowed: expected >= 0")
+    if args.max_rows is not None and args.max_rows < 1:
+        raise ArgumentError(f"--max_rows = {args.max_rows} is not allowed: expected >= 1")
+    if args.profile not in ("mini", "t4"):
+        raise ArgumentError(f"--profile = {args.profile!r} is not allowed: expected mini or t4")
+    if args.resume and last_checkpoint(args.output_dir) is None:
+        raise ArgumentError(
+            f"--resume: there is no checkpoint-* folder in --output_dir = {args.output_dir!r}"
+        )
+
+
+def parse(argument_class: type, argv: list[str] | None = None):
+    """The script's arguments, parsed with ``transformers.HfArgumentParser`` and checked."""
+    from transformers import HfArgumentParser
+
+    (args,) = HfArgumentParser(argument_class).parse_args_into_dataclasses(args=argv)
+    check(args)
+    return args
+
+
+def profile_for(args: RunArguments):
+    """The course profile the script runs in (``mini``: CPU, float32, offline)."""
+    from .tooling import profiles
+
+    return profiles.MINI if args.profile == "mini" else profiles.resolve_profile("t4")
+
+
+def model_source(args: RunArguments) -> str:
+    """The folder or Hub id to load ``--model`` from; a folder that does not exist, or a Hub id
+    in the offline mini profile, stops here."""
+    value = args.model
+    if value.startswith(MINI_PREFIX):
+        from .mini.build import ensure_built
+        from .tooling import standins
+
+        ensure_built()
+        return standins.mini_model_path(value)
+    if looks_like_hub_id(value):
+        if args.profile == "mini":
+            raise ArgumentError(
+                f"--model = {value!r} is not allowed in the mini profile, which runs offline: "
+                "give a model folder, or use --profile t4 with the Hub reachable"
+            )
+        return value
+    if not (Path(value) / "config.json").is_file():
+        raise ArgumentError(
+            f"--model = {value!r} is not a model folder (no config.json there) and not a Hub id"
+        )
+    return value
+
+
+def load_rows(args: RunArguments, course_name: str, columns: tuple[str, ...]) -> list[dict]:
+    """The training rows: a course dataset (``data.load``), or a local JSON Lines / JSON file or
+    folder; every row must have ``columns``."""
+    from datasets import load_dataset
+
+    from . import data
+
+    value = args.dataset or course_name
+    if value in data.SOURCES:
+        rows = data.load(value, args.profile, seed=args.seed)["train"]
+    else:
+        path = Path(value)
+        files = sorted(path.glob("*.json*")) if path.is_dir() else [path]
+        if not files or not all(f.is_file() for f in files):
+            raise ArgumentError(
+                f"--dataset = {value!r} is not a course dataset ({', '.join(data.SOURCES)}) "
+                "nor a .jsonl/.json file or a folder of them"
+            )
+        rows = load_dataset("json", data_files=[str(f) for f in files])["train"]
+    missing = [c for c in columns if c not in rows.column_names]
+    if missing:
+        raise ArgumentError(
+            f"--dataset = {value!r} lacks the column(s) {', '.join(missing)}: this recipe needs "
+            f"{', '.join(columns)} (it has {', '.join(rows.column_names)})"
+        )
+    rows = list(rows)
+    return rows[: args.max_rows] if args.max_rows else rows
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    """The newest ``checkpoint-<step>`` folder in ``output_dir``, or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+
+
+def trainer_arguments(config_class, args: RunArguments, **settings):
+    """The recipe's TRL arguments (``recipes.trainer_arguments``) with checkpoints every
+    ``save_steps``, progress bars on, and the script's logging interval."""
+    from .recipes import trainer_arguments as recipe_arguments
+
+    return recipe_arguments(
+        config_class,
+        profile_for(args),
+        output_dir=args.output_dir,
+        steps=args.max_steps,
+        batch_size=args.per_device_batch_size,
+        accumulation=args.accumulation,
+        learning_rate=args.learning_rate,
+        warmup=args.warmup_steps,
+        seed=args.seed,
+        max_length=args.max_length,
+        save_strategy="steps",
+        save_steps=args.save_steps,
+        logging_steps=args.logging_steps,
+        disable_tqdm=False,
+        **settings,
+    )
+
+
+def train_and_save(trainer, args: RunArguments, recipe: str) -> dict[str, Any] | None:
+    """Train (from the last checkpoint with ``--resume``), then write the final adapter to
+    ``output_dir/adapter`` and ``output_dir/metrics.json``; both are written to a temporary
+    name first and moved into place whole, so a failed run leaves no half-written output.
+    Returns the metrics on the main process, None on the others."""
+    start = time.perf_counter()
+    checkpoint = last_checkpoint(args.output_dir) if args.resume else None
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - start
+    if not trainer.is_world_process_zero():
+        return None
+    history = trainer.state.log_history
+    metrics = {
+        "recipe": recipe,
+        "arguments": asdict(args),
+        "world_size": trainer.args.world_size,
+        "global_batch": trainer.args.world_size * args.per_device_batch_size * args.accumulation,
+        "steps": trainer.state.global_step,
+        "resumed_from": checkpoint,
+        "seconds": round(seconds, 2),
+        "train_loss": result.training_loss,
+        "losses": [[h["step"], h["loss"]] for h in history if "loss" in h],
+        "last_logged": next((h for h in reversed(history) if "loss" in h), {}),
+    }
+    out = Path(args.output_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".final-", dir=out))
+    trainer.model.save_pretrained(staging / "adapter")
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    for name in ("adapter", "metrics.json"):
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(staging / name, target)
+    staging.rmdir()
+    return metrics
+
+
+# ----- which model fits which set-up (the README's "Beyond one GPU" table) --------------------
+
+#: Hardware set-ups: (number of GPUs sharing the training state, GB of memory per GPU). One GPU
+#: also stands for data parallel (DDP), where every GPU holds the whole state.
+SETUPS = {
+    "one T4 (15 GB)": (1, 15),
+    "one 24 GB GPU": (1, 24),
+    "one 80 GB GPU": (1, 80),
+    "8 × 80 GB, FSDP / ZeRO-3": (8, 80),
+}
+#: Share of a GPU's memory the estimate may use; the rest is left for activations and CUDA.
+HEADROOM = 0.8
+_METHODS = {
+    "full": "full fine-tuning, mixed precision",
+    "LoRA": "LoRA, 16-bit base",
+    "QLoRA": "QLoRA, NF4 base",
+}
+
+
+def _llama_shaped(hidden: int, layers: int, intermediate: int, kv_heads: int):
+    """A Llama-style model of the given shape on the meta device (heads of 128 dimensions)."""
+    from transformers import AutoModelForCausalLM, MistralConfig
+
+    config = MistralConfig(
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        intermediate_size=intermediate,
+        num_attention_heads=hidden // 128,
+        num_key_value_heads=kv_heads,
+        vocab_size=32000,
+        tie_word_embeddings=False,
+    )
+    import torch
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
+
+
+def memory_table(rank: int = 16) -> str:
+    """A Markdown table from notebook 05's estimator: for Mistral-7B and Llama-2-13B- and
+    70B-shaped models, the training memory of full fine-tuning, LoRA (rank ``rank`` on the seven
+    projections) and QLoRA, and, for each set-up, the first of the three (in that order) whose
+    share per GPU fits in ``HEADROOM`` of its memory. Full sharding (FSDP, ZeRO-3) divides
+    weights, gradients and optimizer states by the GPU count; QLoRA is counted on one GPU only."""
+    from . import counting, lora, memory, qlora
+
+    models = {
+        "Mistral-7B": counting.meta_model(counting.shipped_config("mistral-7b")),
+        "13B (Llama-2-13B shape)": _llama_shaped(5120, 40, 13824, 40),
+        "70B (Llama-2-70B shape)": _llama_shaped(8192, 80, 28672, 8),
+    }
+    head = ["model", "parameters", *(f"{m}, GB" for m in _METHODS), *SETUPS]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |"]
+    for name, model in models.items():
+        adapters = lora.lora_parameters(model.config, qlora.SEVEN_PROJECTIONS, rank)
+        plans = memory.budgets(model, adapters)
+        totals = {m: plans[key].total / memory.GB for m, key in _METHODS.items()}
+        cells = [name, f"{counting.total_parameters(model) / 1e9:.1f} B"]
+        cells += [f"{totals[m]:.0f}" if totals[m] >= 10 else f"{totals[m]:.1f}" for m in _METHODS]
+        for gpus, gb in SETUPS.values():
+            usable = [m for m in _METHODS if gpus == 1 or m != "QLoRA"]
+            fitting = [m for m in usable if totals[m] / gpus <= HEADROOM * gb]
+            cells.append(fitting[0] if fitting else "none")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

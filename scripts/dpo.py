@@ -1,0 +1,117 @@
+"""DPO with a LoRA adapter whose disabled state is the reference: notebook 06's recipe as a script.
+
+One process:   python scripts/dpo.py --output_dir outputs/dpo
+Several:       accelerate launch --config_file configs/accelerate/multi_gpu.yaml scripts/dpo.py ...
+On a CPU:      accelerate launch --cpu --num_processes 2 scripts/dpo.py ...
+
+The data has the course's preference layout (prompt, chosen, rejected); the default is the
+course's `preferences` dataset (bundled in mini, UltraFeedback binarized in t4). Start from a
+supervised model (scripts/sft.py, adapter merged) as notebook 06 does. `--help` lists every
+argument. The final LoRA adapter and metrics.json land in --output_dir.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course_utils import launch, preference, qlora
+
+LOSS_TYPES = ("sigmoid", "ipo", "hinge")
+
+
+@dataclass
+class DPOArguments(launch.RunArguments):
+    output_dir: str = field(default="outputs/dpo", metadata={"help": "checkpoints and results"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate, > 0"})
+    beta: float = field(default=0.1, metadata={"help": "DPO's beta: the leash to the reference"})
+    loss_type: str = field(default="sigmoid", metadata={"help": "sigmoid (DPO), ipo or hinge"})
+    nll_weight: float = field(
+        default=1.0, metadata={"help": "weight of the NLL term on the chosen answers (0: none)"}
+    )
+    sft_adapter: str | None = field(
+        default=None,
+        metadata={
+            "help": "a LoRA adapter folder from scripts/sft.py, merged into --model first: DPO "
+            "then starts from (and refers to) the SFT model"
+        },
+    )
+
+
+def check(args: DPOArguments) -> None:
+    if not args.beta > 0:
+        raise launch.ArgumentError(f"--beta = {args.beta} is not allowed: expected a number > 0")
+    if args.loss_type not in LOSS_TYPES:
+        raise launch.ArgumentError(
+            f"--loss_type = {args.loss_type!r} is not allowed: expected one of "
+            + ", ".join(LOSS_TYPES)
+        )
+    if args.nll_weight < 0:
+        raise launch.ArgumentError(
+            f"--nll_weight = {args.nll_weight} is not allowed: expected >= 0"
+        )
+    if args.sft_adapter and not (Path(args.sft_adapter) / "adapter_config.json").is_file():
+        raise launch.ArgumentError(
+            f"--sft_adapter = {args.sft_adapter!r} is not a LoRA adapter folder "
+            "(no adapter_config.json there)"
+        )
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    try:
+        args = launch.parse(DPOArguments, argv)
+        check(args)
+        source = launch.model_source(args)
+        rows = launch.load_rows(args, "preferences", ("prompt", "chosen", "rejected"))
+    except launch.ArgumentError as error:
+        sys.exit(f"dpo.py: {error}")
+
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from trl import DPOConfig, DPOTrainer
+
+    set_seed(args.seed)  # LoRA's A matrices are drawn before the trainer seeds anything
+    profile = launch.profile_for(args)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    chat = tokenizer.chat_template is not None
+    dtype = torch.float32 if profile.device == "cpu" else profile.torch_dtype
+    losses, weights = [args.loss_type], [1.0]
+    if args.nll_weight > 0:
+        losses, weights = losses + ["sft"], weights + [args.nll_weight]
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    if args.sft_adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, args.sft_adapter).merge_and_unload()
+    trainer = DPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_dict(preference.pair_columns(rows, chat)),
+        peft_config=LoraConfig(
+            r=args.lora_rank,
+            lora_alpha=args.lora_alpha,
+            lora_dropout=0.0,
+            target_modules=list(qlora.SEVEN_PROJECTIONS),
+            task_type="CAUSAL_LM",
+        ),
+        args=launch.trainer_arguments(
+            DPOConfig, args, beta=args.beta, loss_type=losses, loss_weights=weights
+        ),
+    )
+    metrics = launch.train_and_save(trainer, args, "dpo")
+    if metrics is not None:
+        last = metrics["last_logged"]
+        print(
+            f"dpo.py: {metrics['steps']} steps, reward accuracy "
+            f"{last.get('rewards/accuracies', float('nan')):.2f}, margin "
+            f"{last.get('rewards/margins', float('nan')):.3f}, adapter in "
+            f"{Path(args.output_dir) / 'adapter'}"
+        )
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
