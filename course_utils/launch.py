@@ -143,6 +143,20 @@ def model_source(args: RunArguments) -> str:
     return value
 
 
+def model_settings(args: RunArguments, source: str):
+    """(tokenizer, chat, dtype) for a recipe: the random state seeded first (peft draws
+    LoRA's A matrices before any trainer seeds), the tokenizer of ``source``, whether it has a
+    chat template, and the dtype to load in (float32 on a CPU)."""
+    import torch
+    from transformers import AutoTokenizer, set_seed
+
+    set_seed(args.seed)
+    profile = profile_for(args)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    dtype = torch.float32 if profile.device == "cpu" else profile.torch_dtype
+    return tokenizer, tokenizer.chat_template is not None, dtype
+
+
 def load_rows(args: RunArguments, course_name: str, columns: tuple[str, ...]) -> list[dict]:
     """The training rows: a course dataset (``data.load``), or a local JSON Lines / JSON file or
     folder; every row must have ``columns``."""

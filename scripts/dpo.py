@@ -67,17 +67,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     except launch.ArgumentError as error:
         sys.exit(f"dpo.py: {error}")
 
-    import torch
     from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    set_seed(args.seed)  # LoRA's A matrices are drawn before the trainer seeds anything
-    profile = launch.profile_for(args)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    chat = tokenizer.chat_template is not None
-    dtype = torch.float32 if profile.device == "cpu" else profile.torch_dtype
+    tokenizer, chat, dtype = launch.model_settings(args, source)
     losses, weights = [args.loss_type], [1.0]
     if args.nll_weight > 0:
         losses, weights = losses + ["sft"], weights + [args.nll_weight]
@@ -90,13 +84,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         model=model,
         processing_class=tokenizer,
         train_dataset=Dataset.from_dict(preference.pair_columns(rows, chat)),
-        peft_config=LoraConfig(
-            r=args.lora_rank,
-            lora_alpha=args.lora_alpha,
-            lora_dropout=0.0,
-            target_modules=list(qlora.SEVEN_PROJECTIONS),
-            task_type="CAUSAL_LM",
-        ),
+        peft_config=qlora.lora_config(args.lora_rank, args.lora_alpha),
         args=launch.trainer_arguments(
             DPOConfig, args, beta=args.beta, loss_type=losses, loss_weights=weights
         ),

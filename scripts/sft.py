@@ -34,16 +34,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     except launch.ArgumentError as error:
         sys.exit(f"sft.py: {error}")
 
-    import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    set_seed(args.seed)  # LoRA's A matrices are drawn before the trainer seeds anything
-    profile = launch.profile_for(args)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    chat = tokenizer.chat_template is not None
-    dtype = torch.float32 if profile.device == "cpu" else profile.torch_dtype
+    tokenizer, chat, dtype = launch.model_settings(args, source)
     if args.quantize:
         model = qlora.load_in_4bit(source, dtype)
     else:

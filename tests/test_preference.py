@@ -45,37 +45,11 @@ def test_bradley_terry_loss():
 
 
 def test_from_scratch_dpo_equals_trl_on_the_same_batch(tiny_decoder, tmp_path):
-    from peft import LoraConfig
-    from trl import DPOConfig, DPOTrainer
-
     model, tokenizer = tiny_decoder
     beta = 0.3
-    trainer = DPOTrainer(
-        model=copy.deepcopy(model),
-        processing_class=tokenizer,
-        train_dataset=Dataset.from_dict(PAIRS),
-        peft_config=LoraConfig(
-            r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0
-        ),
-        args=DPOConfig(
-            output_dir=str(tmp_path),
-            beta=beta,
-            per_device_train_batch_size=4,
-            use_cpu=True,
-            bf16=False,
-            gradient_checkpointing=False,
-            report_to=[],
-        ),
-    )
+    trainer = _dpo_trainer(model, tokenizer, tmp_path, beta=beta)
     policy = trainer.model
-    torch.manual_seed(0)
-    moved = 0
-    with torch.no_grad():  # move the adapter away from the reference, as training would
-        for name, parameter in policy.named_parameters():
-            if "lora_B" in name and parameter.requires_grad:
-                parameter.normal_(0, 0.5)
-                moved += 1
-    assert moved > 0, [n for n, _ in policy.named_parameters() if "lora" in n]
+    _move_adapter(policy)  # away from the reference, as training would
     batch = next(iter(trainer.get_train_dataloader()))
     policy.train()
     with torch.no_grad():
@@ -99,7 +73,9 @@ def _dpo_trainer(model, tokenizer, tmp_path, rows=PAIRS, **settings):
         model=copy.deepcopy(model),
         processing_class=tokenizer,
         train_dataset=Dataset.from_dict(rows),
-        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+        peft_config=LoraConfig(
+            r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0
+        ),
         args=DPOConfig(
             output_dir=str(tmp_path),
             per_device_train_batch_size=4,
@@ -114,10 +90,13 @@ def _dpo_trainer(model, tokenizer, tmp_path, rows=PAIRS, **settings):
 
 def _move_adapter(policy) -> None:
     torch.manual_seed(0)
+    moved = 0
     with torch.no_grad():
         for name, parameter in policy.named_parameters():
-            if "lora_B" in name:
+            if "lora_B" in name and parameter.requires_grad:
                 parameter.normal_(0, 0.5)
+                moved += 1
+    assert moved > 0, [n for n, _ in policy.named_parameters() if "lora" in n]
 
 
 @pytest.mark.parametrize("chat", [True, False])
