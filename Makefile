@@ -12,7 +12,7 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 $(STAMP): pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints-cpu.txt -e ".[cpu,dev]"
+	$(PY) -m pip install -q -c constraints-cpu.txt -e ".[cpu,jupyter,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -31,7 +31,7 @@ lint: $(STAMP)
 # Re-pin the CPU environment after changing a version in pyproject.toml.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q -e ".[cpu,dev]"
+	.lock-venv/bin/pip install -q -e ".[cpu,jupyter,dev]"
 	(head -n 2 constraints-cpu.txt; .lock-venv/bin/pip freeze --exclude-editable | grep -v '^course') > constraints-cpu.new
 	mv constraints-cpu.new constraints-cpu.txt && rm -rf .lock-venv
 

@@ -1,10 +1,11 @@
-"""Shared fixtures, and the three slow markers.
+"""Shared fixtures, and the four markers the fast path leaves out.
 
-Fast path: ``pytest -m "not notebook and not build and not scripts"`` runs every unit test on
-tiny models built inside the tests (seconds). A test that builds the mini models (fixture
-``mini_report``) must be marked ``build``; one that executes a course notebook (``course_run``
-or the runner) must be marked ``notebook``; one that launches scripts/ with accelerate on the
-mini models, ``scripts``. Collection stops with an error naming any test that is not.
+Fast path: ``pytest -m "not notebook and not build and not scripts and not colab"`` runs every
+unit test on tiny models built inside the tests (seconds, offline). A test that builds the mini
+models (fixture ``mini_report``) must be marked ``build``; one that executes a course notebook
+(``course_run`` or the runner) must be marked ``notebook``; one that launches scripts/ with
+accelerate on the mini models, ``scripts``; one that needs the package index, ``colab``.
+Collection stops with an error naming any test that uses a slow fixture without its marker.
 """
 
 from __future__ import annotations

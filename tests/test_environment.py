@@ -6,8 +6,9 @@ import re
 
 import tomllib
 import yaml
+from packaging.requirements import Requirement
 
-from course_utils.tooling import paths
+from course_utils.tooling import colab_install, paths
 
 ROOT = paths.repo_root()
 
@@ -21,25 +22,51 @@ def _pins(lines) -> dict[str, str]:
     return pins
 
 
-def test_pyproject_environment_and_lock_agree():
+def _declared() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = _pins(
-        project["dependencies"]
-        + project["optional-dependencies"]["cpu"]
-        + project["optional-dependencies"]["lab"]
-    )
+    extras = project["optional-dependencies"]
+    return [
+        Requirement(text)
+        for text in project["dependencies"] + extras["cpu"] + extras["jupyter"] + extras["dev"]
+    ]
+
+
+def test_pyproject_environment_and_lock_agree():
+    """Every declared requirement holds in the lock; the conda file pins the lock's versions."""
     lock = _pins((ROOT / "constraints-cpu.txt").read_text().splitlines())
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     conda_env = _pins(pip_section)
-    assert declared, "pyproject declares exact pins"
-    for name, version in declared.items():
-        assert lock.get(name) == version, f"{name}: pyproject {version}, lock {lock.get(name)}"
-        assert conda_env.get(name) == version, (
-            f"{name}: pyproject {version}, env {conda_env.get(name)}"
-        )
-    assert set(conda_env) == set(declared)
+    declared = _declared()
+    assert declared, "pyproject declares its requirements"
+    for requirement in declared:
+        name = requirement.name.lower().replace("_", "-")
+        assert name in lock, f"{name} is not in constraints-cpu.txt"
+        assert requirement.specifier.contains(lock[name]), f"{requirement}: lock has {lock[name]}"
+    runtime = {
+        r.name.lower()
+        for r in declared
+        if r.name.lower() not in {"pytest", "ruff", "nbformat", "uv"}
+    }
+    assert set(conda_env) == runtime
+    for name, version in conda_env.items():
+        assert lock[name] == version, f"{name}: environment.yml {version}, lock {lock[name]}"
     assert "python=3.11" in env["dependencies"]
+
+
+def test_colab_side_requirements_accept_colab_versions():
+    """What Colab may have imported before the first cell is a range that accepts its version;
+    the Jupyter side (papermill, ipykernel, ipywidgets) is not installed on Colab at all."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = {Requirement(text).name.lower(): Requirement(text) for text in project["dependencies"]}
+    runtime = colab_install.read_runtime()
+    for name in ("numpy", "matplotlib", "tqdm", "psutil"):
+        assert base[name].specifier.contains(runtime.versions[name]), (name, base[name])
+    protected = {colab_install.canonical(name) for name in colab_install.PROTECTED}
+    assert not ({"papermill", "ipykernel", "ipywidgets", "jupyterlab", "torch"} & set(base))
+    for name, requirement in base.items():
+        if name in protected:
+            assert not str(requirement.specifier).startswith("=="), f"{name} is pinned exactly"
 
 
 def test_unsloth_caps_hold():

@@ -1,5 +1,5 @@
 """The course command line: ``python -m course_utils run | build-mini | build-data | badges |
-params | memory-table``."""
+params | memory-table | colab-runtime``."""
 
 from __future__ import annotations
 
@@ -139,7 +139,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     table.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
     table.set_defaults(handler=_memory_table)
+
+    colab = commands.add_parser(
+        "colab-runtime",
+        help="refresh configs/colab/gpu-runtime.txt from Colab's published package list",
+        description="Write the protected packages of Colab's GPU runtime (the ones no course "
+        "install may change) from the files Colab publishes in its backend-info repository.",
+    )
+    colab.add_argument("--freeze", type=Path, required=True, help="pip-freeze.gpu.txt")
+    colab.add_argument("--os-info", type=Path, required=True, help="os-info-gpu.txt")
+    colab.add_argument(
+        "--source", required=True, help="where the files come from: repository, commit, date"
+    )
+    colab.add_argument("--out", type=Path, help="default: configs/colab/gpu-runtime.txt")
+    colab.set_defaults(handler=_colab_runtime)
     return parser
+
+
+def _colab_runtime(args: argparse.Namespace) -> int:
+    from . import colab_install
+    from .runner import RunnerError
+
+    for path in (args.freeze, args.os_info):
+        if not path.is_file():
+            raise RunnerError(f"no such file: {path}")
+    try:
+        text = colab_install.runtime_text(
+            args.freeze.read_text(), args.os_info.read_text(), args.source
+        )
+    except ValueError as exc:
+        raise RunnerError(str(exc)) from exc
+    out = args.out or colab_install.RUNTIME_FILE
+    out.write_text(text)
+    print(f"wrote {out}: {len(colab_install.parse_pins(text))} protected packages")
+    return 0
 
 
 def _memory_table(args: argparse.Namespace) -> int:

@@ -1,0 +1,327 @@
+"""Install the course on Google Colab and leave Colab's own runtime as it is.
+
+Every notebook's first cell runs this file by path, before ``course_utils`` can be imported::
+
+    python /content/course/course_utils/tooling/colab_install.py            # the course
+    python /content/course/course_utils/tooling/colab_install.py --unsloth  # + Unsloth (05, 06)
+
+so it uses the standard library only. Two rules keep the runtime intact:
+
+1. Every pip command is constrained (``pip install -c``) to the versions that the running
+   runtime holds of the PROTECTED packages: torch and its compiled companions, the Jupyter side
+   of the kernel (a changed ipykernel or jupyter_client can stop the runtime from reconnecting),
+   google-colab's own requirements, and what Colab may have imported before the first cell
+   (numpy, matplotlib, tqdm, protobuf). pip may add packages and move the Hugging Face libraries
+   to the course's pins; it can never move a protected one, and if it would have to, it fails
+   before changing anything.
+2. Unsloth is installed as Unsloth's own Colab notebooks install it: the package and its compiled
+   companions with ``--no-deps``, xformers and torchao chosen for the running torch's
+   major.minor version (never torch itself), then the pure-Python requirements they declare,
+   under the same constraints.
+
+``--dry-run`` prints the commands instead of running them; ``tests/test_colab_install.py``
+resolves these exact commands against Colab's published package list
+(``configs/colab/gpu-runtime.txt``, refreshed with ``python -m course_utils colab-runtime``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata as metadata
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Packages whose installed version no course install may change.
+PROTECTED = (
+    # torch and the libraries compiled against it
+    "torch",
+    "torchvision",
+    "torchaudio",
+    "triton",
+    # the kernel and the notebook front end that Colab's runtime talks to
+    "ipython",
+    "ipykernel",
+    "jupyter_client",
+    "jupyter_core",
+    "notebook",
+    "tornado",
+    "pyzmq",
+    "prompt_toolkit",
+    "traitlets",
+    "ipywidgets",
+    # google-colab's other requirements
+    "google-auth",
+    "ipyparallel",
+    "pandas",
+    "portpicker",
+    "requests",
+    "psutil",
+    # imported by Colab before a notebook's first cell may run
+    "numpy",
+    "matplotlib",
+    "tqdm",
+    "protobuf",
+)
+
+UNSLOTH = "unsloth==2026.10.9"
+UNSLOTH_ZOO = "unsloth_zoo==2026.10.9"
+CUT_CROSS_ENTROPY = "cut_cross_entropy==25.1.1"
+# Unsloth's own bounds on torch (its package metadata: torch>=2.4.0,<2.15.0).
+UNSLOTH_TORCH_RANGE = ((2, 4), (2, 15))
+
+
+@dataclass(frozen=True)
+class Companions:
+    """The xformers and torchao releases built for one torch major.minor."""
+
+    xformers: str
+    torchao: str
+
+
+# xformers pins the torch it was built for in its metadata (0.0.34: torch==2.10.0; 0.0.35:
+# torch>=2.10); torchao states it in its __init__ (0.16.0: built against 2.10, 0.17.0: 2.11).
+# The test resolves each xformers entry against its torch.
+TORCH_COMPANIONS: dict[str, Companions] = {
+    "2.8": Companions(xformers="0.0.32.post2", torchao="0.13.0"),
+    "2.9": Companions(xformers="0.0.33.post1", torchao="0.14.1"),
+    "2.10": Companions(xformers="0.0.34", torchao="0.16.0"),
+    "2.11": Companions(xformers="0.0.35", torchao="0.17.0"),
+}
+
+
+class CannotInstall(Exception):
+    """A reason, in words, why Unsloth is not installed here."""
+
+
+def canonical(name: str) -> str:
+    """A package name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def without_local(version: str) -> str:
+    """'2.11.0+cu128' -> '2.11.0': '==2.11.0' accepts every local build of 2.11.0."""
+    return version.split("+", 1)[0]
+
+
+def installed_versions(names: Sequence[str] = PROTECTED) -> dict[str, str]:
+    """The running environment's versions of ``names`` (those it has)."""
+    importlib.invalidate_caches()
+    versions = {}
+    for name in names:
+        try:
+            versions[canonical(name)] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def constraint_lines(versions: Mapping[str, str]) -> list[str]:
+    """One ``name==version`` line per protected package that the runtime holds."""
+    protected = {canonical(name) for name in PROTECTED}
+    return [
+        f"{name}=={without_local(version)}"
+        for name, version in sorted(versions.items())
+        if canonical(name) in protected
+    ]
+
+
+def companions_for(torch_version: str) -> Companions:
+    """The xformers and torchao releases for this torch, or CannotInstall saying why not."""
+    match = re.match(r"(\d+)\.(\d+)", torch_version)
+    if match is None:
+        raise CannotInstall(f"cannot read the torch version {torch_version!r}")
+    major_minor = (int(match.group(1)), int(match.group(2)))
+    low, high = UNSLOTH_TORCH_RANGE
+    if not low <= major_minor < high:
+        raise CannotInstall(
+            f"torch {torch_version} is outside Unsloth's range (>= {low[0]}.{low[1]}, "
+            f"< {high[0]}.{high[1]})"
+        )
+    key = f"{major_minor[0]}.{major_minor[1]}"
+    if key not in TORCH_COMPANIONS:
+        known = ", ".join(TORCH_COMPANIONS)
+        raise CannotInstall(
+            f"the course knows which xformers and torchao releases fit torch {known}, "
+            f"not torch {torch_version}"
+        )
+    return TORCH_COMPANIONS[key]
+
+
+def unsloth_packages(torch_version: str) -> list[str]:
+    """What the Unsloth step installs without dependencies, for this torch."""
+    found = companions_for(torch_version)
+    return [
+        UNSLOTH,
+        UNSLOTH_ZOO,
+        CUT_CROSS_ENTROPY,
+        f"xformers=={found.xformers}",
+        f"torchao=={found.torchao}",
+    ]
+
+
+def pip(*args: str) -> list[str]:
+    """A quiet pip command of this Python."""
+    return [sys.executable, "-m", "pip", "install", "-q", *args]
+
+
+def course_commands(clone: Path, constraints: Path) -> list[list[str]]:
+    """The base install: the course package (editable) with its pinned libraries."""
+    return [pip("-c", str(constraints), "-e", str(clone))]
+
+
+def unsloth_commands(torch_version: str, constraints: Path) -> list[list[str]]:
+    """Unsloth and its companions without dependencies, then their requirements, constrained.
+
+    The second command names the same exact versions, so pip keeps what the first installed
+    and only adds the pure-Python packages they declare and the runtime lacks.
+    """
+    packages = unsloth_packages(torch_version)
+    return [pip("--no-deps", *packages), pip("-c", str(constraints), *packages)]
+
+
+def has_gpu() -> bool:
+    """Whether an NVIDIA GPU is visible (without importing torch)."""
+    nvidia_smi = shutil.which("nvidia-smi")
+    if nvidia_smi is None:
+        return False
+    return subprocess.run([nvidia_smi, "-L"], capture_output=True).returncode == 0
+
+
+WATCHED = (
+    "transformers",
+    "tokenizers",
+    "peft",
+    "trl",
+    "datasets",
+    "accelerate",
+    "bitsandbytes",
+    "evaluate",
+    "unsloth",
+    "unsloth_zoo",
+    "xformers",
+    "torchao",
+)
+
+
+def report(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """A few lines: what changed, and the protected versions that were kept."""
+    changed = [
+        f"{name} {before.get(name, '-')} -> {version}"
+        for name, version in sorted(after.items())
+        if before.get(name) != version
+    ]
+    protected = installed_versions(("torch", "ipykernel", "jupyter_client", "numpy"))
+    kept = ", ".join(f"{name} {version}" for name, version in protected.items())
+    return [
+        "installed: " + (", ".join(changed) if changed else "nothing new"),
+        f"kept as they were: {kept} and the other protected packages",
+    ]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A recorded Colab runtime: its Python, its protected packages, where they came from."""
+
+    python: str  # "3.13"
+    versions: dict[str, str]  # canonical name -> version, protected packages only
+    source: str
+
+
+RUNTIME_FILE = Path(__file__).resolve().parents[2] / "configs" / "colab" / "gpu-runtime.txt"
+_PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)==([^\s;#]+)")
+
+
+def parse_pins(text: str) -> dict[str, str]:
+    """``name==version`` lines (a pip freeze) as {canonical name: version}; the rest ignored."""
+    pins = {}
+    for line in text.splitlines():
+        match = _PIN_RE.match(line.strip())
+        if match:
+            pins[canonical(match.group(1))] = match.group(2)
+    return pins
+
+
+def runtime_text(freeze: str, os_info: str, source: str) -> str:
+    """The recorded runtime file from Colab's ``pip-freeze.gpu.txt`` and ``os-info-gpu.txt``."""
+    python = re.search(r"^Python (\d+\.\d+)", os_info, re.M)
+    if python is None:
+        raise ValueError("os-info: no line 'Python X.Y.Z'")
+    pins = parse_pins(freeze)
+    missing = [name for name in ("torch", "ipykernel") if name not in pins]
+    if missing:
+        raise ValueError(f"pip freeze: no {', '.join(missing)}; is it Colab's GPU runtime?")
+    lines = [
+        "# The protected packages of Colab's GPU runtime, as Colab publishes them.",
+        f"# source: {source}",
+        f"# python: {python.group(1)}",
+        "# Regenerate: python -m course_utils colab-runtime --freeze pip-freeze.gpu.txt \\",
+        "#     --os-info os-info-gpu.txt --source 'googlecolab/backend-info <commit>, <date>'",
+    ]
+    protected = {canonical(name) for name in PROTECTED}
+    lines += [f"{name}=={pins[name]}" for name in sorted(pins) if name in protected]
+    return "\n".join(lines) + "\n"
+
+
+def read_runtime(path: Path = RUNTIME_FILE) -> Runtime:
+    """The recorded runtime (see runtime_text)."""
+    text = path.read_text()
+    header = dict(re.findall(r"^# (source|python): (.+)$", text, re.M))
+    return Runtime(python=header["python"], versions=parse_pins(text), source=header["source"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Install the course (and with --unsloth, Unsloth) into this Python; 0 unless pip fails."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--unsloth", action="store_true", help="install Unsloth (GPU only) instead of the course"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument(
+        "--clone",
+        type=Path,
+        default=Path(__file__).resolve().parents[2],
+        help="the course's folder (default: the one holding this file)",
+    )
+    args = parser.parse_args(argv)
+
+    protected = installed_versions()
+    with tempfile.TemporaryDirectory() as folder:
+        constraints = Path(folder) / "colab-protected.txt"
+        constraints.write_text("\n".join(constraint_lines(protected)) + "\n")
+        if not args.unsloth:
+            commands = course_commands(args.clone, constraints)
+        else:
+            try:
+                if "torch" not in protected:
+                    raise CannotInstall("torch is not installed")
+                if not args.dry_run and not has_gpu():
+                    raise CannotInstall("there is no GPU (Runtime > Change runtime type > T4 GPU)")
+                commands = unsloth_commands(protected["torch"], constraints)
+            except CannotInstall as reason:
+                print(f"Unsloth not installed: {reason}.")
+                print("The notebook uses the plain transformers + bitsandbytes recipe instead.")
+                return 0
+        if args.dry_run:
+            print("protected (-c): " + " ".join(constraint_lines(protected)))
+            for command in commands:
+                print(" ".join(command[1:]))
+            return 0
+        before = installed_versions(WATCHED)
+        for command in commands:
+            if subprocess.run(command).returncode != 0:
+                print("pip failed (see above); the protected packages were left as they were.")
+                return 1
+    for line in report(before, installed_versions(WATCHED)):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
