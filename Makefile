@@ -7,7 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup course test lint lock clean
+FAST := not notebook and not build and not scripts and not colab
+# Colab's library versions (configs/colab/gpu-runtime.txt) wherever the course lets them stand.
+COLAB_PYTHON ?= $(PYTHON)
+COLAB_VENV ?= .venv-colab
+COLAB_TORCH ?= 2.13.0
+
+.PHONY: setup course test lint lock clean colab-versions
 
 $(STAMP): pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +33,19 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check course_utils tests notebooks scripts
 	$(PY) -m ruff format --check course_utils tests scripts
+
+# The fast path and the stand-in t4 path on Colab's versions of numpy, matplotlib, tqdm, psutil,
+# pandas, ipykernel, ... (everything the course does not pin), with a CPU torch (COLAB_TORCH; CI
+# uses Colab's own version from PyTorch's CPU index). COLAB_PYTHON=python3.13 matches Colab.
+colab-versions:
+	test -x $(COLAB_VENV)/bin/python || $(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	grep -vE '^(#|torch|torchvision|torchaudio|triton)' configs/colab/gpu-runtime.txt \
+		> $(COLAB_VENV)/colab-constraints.txt
+	$(COLAB_VENV)/bin/pip install -q -c $(COLAB_VENV)/colab-constraints.txt "torch==$(COLAB_TORCH)" \
+		-e . papermill==2.7.0 ipykernel ipywidgets pytest==9.2.0 nbformat==5.11.1 pyyaml packaging
+	$(COLAB_VENV)/bin/pip check
+	$(OFFLINE) $(COLAB_VENV)/bin/python -m pytest -q -m "$(FAST)"
+	$(OFFLINE) $(COLAB_VENV)/bin/python -m pytest -q tests/test_t4_stand_ins.py
 
 # Re-pin the CPU environment after changing a version in pyproject.toml.
 lock:

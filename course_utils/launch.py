@@ -217,6 +217,17 @@ def trainer_arguments(config_class, args: RunArguments, **settings):
     )
 
 
+def end_process_group() -> None:
+    """Wait for every process, then tear the process group down. A process that exits while
+    gloo's threads are still alive can abort ("terminate called without an active exception"),
+    and torchrun then reports a finished run as failed. No-op in a single process."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def train_and_save(trainer, args: RunArguments, recipe: str) -> dict[str, Any] | None:
     """Train (from the last checkpoint with ``--resume``), then write the final adapter to
     ``output_dir/adapter`` and ``output_dir/metrics.json``; both are written to a temporary
@@ -226,6 +237,7 @@ def train_and_save(trainer, args: RunArguments, recipe: str) -> dict[str, Any] |
     checkpoint = last_checkpoint(args.output_dir) if args.resume else None
     result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - start
+    end_process_group()
     if not trainer.is_world_process_zero():
         return None
     history = trainer.state.log_history
