@@ -32,7 +32,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check course_utils tests notebooks scripts
-	$(PY) -m ruff format --check course_utils tests scripts
+	$(PY) -m ruff format --check course_utils tests scripts notebooks
 
 # The fast path and the stand-in t4 path on Colab's versions of numpy, matplotlib, tqdm, psutil,
 # pandas, ipykernel, ... (everything the course does not pin), with a CPU torch (COLAB_TORCH; CI

@@ -19,7 +19,7 @@ A notebook needs only what this module exports: ``setup``, ``record`` and ``save
 
 from .tooling.figures import save_figure
 from .tooling.params import ParameterError
-from .tooling.results import record, recorded
+from .tooling.results import record, recorded, show_recorded
 from .tooling.session import Session, setup
 
 __version__ = "0.1.0"
@@ -29,6 +29,7 @@ __all__ = [
     "record",
     "recorded",
     "save_figure",
+    "show_recorded",
     "setup",
     "__version__",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import random
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import torch
 from .counting import trainable_parameters
 from .evaluation import accuracy_by_task, generate_answers
 from .mini.tasks import Example
-from .training import sample_batches, train
+from .training import sample_batches, train, training_step
 
 
 def replay_batches(
@@ -115,12 +115,15 @@ def run_method(
     l2sp_strength: float = 0.0,
     eval_every: int = 0,
     seed: int = 0,
+    penalty: Callable = l2sp_penalty,
+    step_function: Callable = training_step,
 ) -> MethodResult:
     """Fine-tune a fresh copy of ``base_model`` one way and evaluate it.
 
     ``eval_every`` > 0 evaluates at step 0, every ``eval_every`` steps and at the end (a curve);
     0 evaluates once, at the end. ``seed`` sets the adapter's random initialisation (the data
-    order is the ``batches``' own seed).
+    order is the ``batches``' own seed). ``penalty`` and ``step_function`` are this package's
+    L2-SP and training step, or a notebook's own versions of them.
     """
     torch.manual_seed(seed)
     model = copy.deepcopy(base_model)
@@ -131,7 +134,7 @@ def run_method(
         anchor = snapshot(model)
 
         def extra(m):
-            return l2sp_penalty(m, anchor, l2sp_strength)
+            return penalty(m, anchor, l2sp_strength)
 
     log = train(
         model,
@@ -142,6 +145,7 @@ def run_method(
         extra_loss=extra,
         evaluate=lambda step: evaluator(model),
         eval_every=eval_every,
+        step_function=step_function,
     )
     curve = log.evaluations if eval_every else [(steps, evaluator(model))]
     return MethodResult(
@@ -182,7 +186,9 @@ class Recipe:
 class Experiment:
     """Everything a notebook's runs share: the base model, the evaluation, the data and the
     budget. ``run`` trains one recipe at one seed, and remembers it, so a sweep that meets a
-    recipe already run (at that seed) reuses the result instead of training it again."""
+    recipe already run (at that seed) reuses the result instead of training it again.
+    ``penalty`` and ``step_function`` are the L2-SP penalty and the training step every run
+    uses: this package's, or a notebook's own."""
 
     base_model: object
     tokenizer: object
@@ -191,6 +197,8 @@ class Experiment:
     old_pool: Sequence[Example]
     steps: int
     batch_size: int
+    penalty: Callable = l2sp_penalty
+    step_function: Callable = training_step
     done: dict = field(default_factory=dict)
 
     def batches(self, recipe: Recipe, seed: int) -> Iterator[list[Example]]:
@@ -218,6 +226,8 @@ class Experiment:
             l2sp_strength=recipe.l2sp_strength,
             eval_every=eval_every,
             seed=seed,
+            penalty=self.penalty,
+            step_function=self.step_function,
         )
         self.done[(recipe, seed)] = result
         return result

@@ -237,8 +237,8 @@ def train_and_save(trainer, args: RunArguments, recipe: str) -> dict[str, Any] |
     checkpoint = last_checkpoint(args.output_dir) if args.resume else None
     result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - start
-    end_process_group()
     if not trainer.is_world_process_zero():
+        end_process_group()  # waits there until the main process has saved
         return None
     history = trainer.state.log_history
     metrics = {
@@ -263,6 +263,7 @@ def train_and_save(trainer, args: RunArguments, recipe: str) -> dict[str, Any] |
             shutil.rmtree(target)
         os.replace(staging / name, target)
     staging.rmdir()
+    end_process_group()
     return metrics
 
 

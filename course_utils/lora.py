@@ -55,10 +55,16 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
 
 
 def add_lora(
-    model: nn.Module, targets: Sequence[str], rank: int, alpha: float, rslora: bool = False
-) -> dict[str, LoRALinear]:
+    model: nn.Module,
+    targets: Sequence[str],
+    rank: int,
+    alpha: float,
+    rslora: bool = False,
+    layer: type[nn.Module] = LoRALinear,
+) -> dict[str, nn.Module]:
     """Freeze ``model`` and wrap every ``nn.Linear`` whose name ends in one of ``targets``
-    ("q", "v", "q_proj", ...) with ``LoRALinear``; returns the wrappers by module name."""
+    ("q", "v", "q_proj", ...) with ``layer`` (``LoRALinear``, or the notebook's own version of
+    it); returns the wrappers by module name."""
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     chosen = [
@@ -70,14 +76,15 @@ def add_lora(
         raise ValueError(f"no linear layer of the model is named any of {list(targets)}")
     wrappers = {}
     for name, module in chosen:
-        wrappers[name] = LoRALinear(module, rank, alpha, rslora)
+        wrappers[name] = layer(module, rank, alpha, rslora)
         _replace(model, name, wrappers[name])
     return wrappers
 
 
 def merge_lora(model: nn.Module) -> nn.Module:
-    """Replace every ``LoRALinear`` of ``model`` by its merged linear layer, in place."""
-    wrapped = [(n, m) for n, m in model.named_modules() if isinstance(m, LoRALinear)]
+    """Replace every LoRA layer of ``model`` (a module with a ``merged()`` method, as
+    ``LoRALinear``) by its merged linear layer, in place."""
+    wrapped = [(n, m) for n, m in model.named_modules() if callable(getattr(m, "merged", None))]
     for name, module in wrapped:
         _replace(model, name, module.merged())
     return model

@@ -132,9 +132,15 @@ def _select(model: nn.Module, which: str) -> None:
             parameter.requires_grad_(name.startswith(last_block))
 
 
-def attach(method: str, base: nn.Module, settings: Settings) -> nn.Module:
+def attach(
+    method: str,
+    base: nn.Module,
+    settings: Settings,
+    adapter: type[nn.Module] = soft_prompts.BottleneckAdapter,
+) -> nn.Module:
     """A copy of ``base`` with ``method`` added: only the method's parameters are trainable
-    (``FULL``: a copy with every parameter trainable)."""
+    (``FULL``: a copy with every parameter trainable). ``adapter``: the bottleneck adapter's
+    class, the course's or a notebook's own version of it."""
     from peft import get_peft_model
 
     if method not in FAMILIES and method != FULL:
@@ -146,7 +152,7 @@ def attach(method: str, base: nn.Module, settings: Settings) -> nn.Module:
     if config is not None:
         return get_peft_model(model, config)
     if method == "adapter":
-        soft_prompts.add_bottleneck_adapters(model, settings.adapter_bottleneck)
+        soft_prompts.add_bottleneck_adapters(model, settings.adapter_bottleneck, adapter=adapter)
     else:
         _select(model, settings.selective)
     return model
@@ -160,9 +166,7 @@ def removed(method: str, model: nn.Module) -> Iterator[nn.Module]:
     if method in ("selective", FULL):
         raise ValueError(f"{method!r} trains base weights: there is nothing to remove")
     if method == "adapter":
-        wrapped = {
-            n: m for n, m in model.named_modules() if isinstance(m, soft_prompts.BottleneckAdapter)
-        }
+        wrapped = {n: m for n, m in model.named_modules() if soft_prompts.is_adapter(m)}
         soft_prompts.remove_bottleneck_adapters(model)
         try:
             yield model
@@ -337,6 +341,7 @@ class Comparison:
     max_new_tokens: int = 12
     max_source_tokens: int = 128
     measure_removed: bool = True  # also measure the old tasks with the method removed
+    adapter: type[nn.Module] = soft_prompts.BottleneckAdapter  # or a notebook's own version
 
     def old_accuracy(self, model: nn.Module) -> float:
         scores = accuracy_by_task(model, self.tokenizer, self.old_tests)
@@ -355,7 +360,7 @@ class Comparison:
     def run(self, method: str, lr: float, settings: Settings | None = None) -> Outcome:
         """Attach ``method`` to a fresh copy of the base, train it, measure it."""
         torch.manual_seed(self.seed)
-        model = attach(method, self.base, settings or self.settings)
+        model = attach(method, self.base, settings or self.settings, self.adapter)
         return self.fit(method, model, lr)
 
     def fit(self, method: str, model: nn.Module, lr: float) -> Outcome:

@@ -300,12 +300,13 @@ def reward_scores(
     return torch.cat(scores)
 
 
-def terms_on_trl_batch(model, batch: dict, beta: float) -> DPOTerms:
-    """This module's DPO on a batch from ``DPOTrainer``'s data loader (chosen rows, then
-    rejected rows, with a completion mask), the reference being the adapter disabled."""
+def terms_on_trl_batch(model, batch: dict, beta: float, loss=dpo_loss) -> DPOTerms:
+    """DPO (``loss``: this module's ``dpo_loss``, or a notebook's own version of it) on a batch
+    from ``DPOTrainer``'s data loader (chosen rows, then rejected rows, with a completion mask),
+    the reference being the adapter disabled."""
     args = (batch["input_ids"], batch["attention_mask"], batch["completion_mask"])
     with torch.no_grad():
         chosen, rejected = completion_logprobs(model, *args).chunk(2)
         with _reference(model):
             reference_chosen, reference_rejected = completion_logprobs(model, *args).chunk(2)
-    return dpo_loss(chosen, rejected, reference_chosen, reference_rejected, beta)
+    return loss(chosen, rejected, reference_chosen, reference_rejected, beta)

@@ -44,8 +44,10 @@ __all__ = [
     "explain_rouge_n",
     "fmeasure",
     "lcs_length",
+    "lcs_table",
     "load_rouge_metric",
     "ngrams",
+    "precision_recall_f",
     "rouge_l",
     "rouge_n",
     "rouge_scores",
@@ -123,7 +125,7 @@ def fmeasure(precision: float, recall: float) -> float:
     return 0.0
 
 
-def _prf(matches: int, prediction_total: int, reference_total: int) -> PRF:
+def precision_recall_f(matches: int, prediction_total: int, reference_total: int) -> PRF:
     """Turn a match count into precision, recall and F.
 
     An empty side has no units to divide by; like ``rouge_score`` we divide by
@@ -159,7 +161,7 @@ def rouge_n(prediction: str, reference: str, n: int) -> PRF:
     prediction_ngrams = ngrams(tokenize(prediction), n)
     reference_ngrams = ngrams(tokenize(reference), n)
     matches = clipped_overlap(prediction_ngrams, reference_ngrams)
-    return _prf(matches, prediction_ngrams.total(), reference_ngrams.total())
+    return precision_recall_f(matches, prediction_ngrams.total(), reference_ngrams.total())
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,7 +211,7 @@ def rouge_l(prediction: str, reference: str) -> PRF:
     prediction_tokens = tokenize(prediction)
     reference_tokens = tokenize(reference)
     matches = lcs_length(prediction_tokens, reference_tokens)
-    return _prf(matches, len(prediction_tokens), len(reference_tokens))
+    return precision_recall_f(matches, len(prediction_tokens), len(reference_tokens))
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,7 +277,7 @@ def rouge_scores(
 
 
 def _fraction(matches: int, total: int) -> str:
-    """``"3 / 5"``, or ``"0 / max(0, 1)"`` when a side is empty (see ``_prf``)."""
+    """``"3 / 5"``, or ``"0 / max(0, 1)"`` when a side is empty (see ``precision_recall_f``)."""
     return f"{matches} / {total}" if total else f"{matches} / max({total}, 1)"
 
 
@@ -289,7 +291,7 @@ def explain_rouge_n(prediction: str, reference: str, n: int = 1) -> str:
     pred_bag, ref_bag = ngrams(prediction_tokens, n), ngrams(reference_tokens, n)
     overlap = pred_bag & ref_bag  # the clipped counts: min of the two sides
     matches, n_pred, n_ref = overlap.total(), pred_bag.total(), ref_bag.total()
-    score = _prf(matches, n_pred, n_ref)
+    score = precision_recall_f(matches, n_pred, n_ref)
 
     # One row per distinct n-gram of either side, prediction's first, in order of appearance.
     grams = list(dict.fromkeys([*pred_bag, *ref_bag]))
@@ -334,7 +336,7 @@ def explain_rouge_l(prediction: str, reference: str) -> str:
             for j in range(1, len(ref) + 1)
         ]
         lines.append(f"{word:>{width}}" + "".join(cells))
-    score = _prf(table[-1][-1], len(pred), len(ref))
+    score = precision_recall_f(table[-1][-1], len(pred), len(ref))
     lines += [
         "",
         f"LCS = {table[-1][-1]} (bottom-right cell)",

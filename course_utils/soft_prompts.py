@@ -11,8 +11,6 @@ result to the output. Its up-projection starts at zero, so training starts from 
 exactly; peft has no such adapter, so the course writes one.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 
 import torch
@@ -33,7 +31,7 @@ class SoftPrompt(nn.Module):
     @classmethod
     def from_vocabulary(
         cls, model: nn.Module, num_virtual_tokens: int, token_ids: list[int] | None = None
-    ) -> SoftPrompt:
+    ) -> "SoftPrompt":
         """Start from the embeddings of ``token_ids`` (text initialisation), or of random
         vocabulary tokens when none are given; repeats the ids to fill the prompt."""
         embeddings = model.get_input_embeddings().weight
@@ -77,12 +75,22 @@ def is_t5_feed_forward(name: str, module: nn.Module) -> bool:
     return type(module).__name__ == "T5LayerFF"
 
 
+def is_adapter(module: nn.Module) -> bool:
+    """A bottleneck adapter wrapping a block: ``BottleneckAdapter`` or a version of it with the
+    same parts (``block``, ``down``, ``up``), such as a notebook's own."""
+    return all(
+        isinstance(getattr(module, part, None), nn.Module) for part in ("block", "down", "up")
+    )
+
+
 def add_bottleneck_adapters(
     model: nn.Module,
     bottleneck: int,
     where: Callable[[str, nn.Module], bool] = is_t5_feed_forward,
-) -> list[BottleneckAdapter]:
-    """Freeze ``model`` and put an adapter after every block ``where`` selects; returns them."""
+    adapter: type[nn.Module] = BottleneckAdapter,
+) -> list[nn.Module]:
+    """Freeze ``model`` and put an ``adapter`` after every block ``where`` selects; returns
+    them."""
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     d_model = model.config.d_model
@@ -90,15 +98,15 @@ def add_bottleneck_adapters(
     adapters = []
     for name, module in targets:
         parent_name, _, child = name.rpartition(".")
-        adapter = BottleneckAdapter(module, d_model, bottleneck)
-        setattr(model.get_submodule(parent_name), child, adapter)
-        adapters.append(adapter)
+        wrapper = adapter(module, d_model, bottleneck)
+        setattr(model.get_submodule(parent_name), child, wrapper)
+        adapters.append(wrapper)
     return adapters
 
 
 def remove_bottleneck_adapters(model: nn.Module) -> None:
     """Put every wrapped block back in place: the base model, exactly."""
-    wrapped = [(n, m) for n, m in model.named_modules() if isinstance(m, BottleneckAdapter)]
+    wrapped = [(n, m) for n, m in model.named_modules() if is_adapter(m)]
     for name, adapter in wrapped:
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name), child, adapter.block)

@@ -112,6 +112,39 @@ class TrainLog:
     eval_seconds: float = 0.0
 
 
+def masked_loss(logits: torch.Tensor, labels: torch.Tensor, shift: bool) -> torch.Tensor:
+    """Mean cross-entropy over the label tokens, skipping every position labelled -100 (padding,
+    and a decoder's prompt). With ``shift`` (a decoder-only model) the logits at position t
+    predict the token at t + 1; a seq2seq decoder's logits and labels are already aligned."""
+    if shift:
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    flat = logits.reshape(-1, logits.size(-1)).float()
+    return torch.nn.functional.cross_entropy(flat, labels.reshape(-1), ignore_index=-100)
+
+
+def training_step(
+    model,
+    batch: dict,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    clip: float = 1.0,
+    extra_loss: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+) -> float:
+    """One optimizer step: the label-masked loss (plus ``extra_loss(model)``), gradients,
+    clipped to norm ``clip``, an update, the next learning rate. Returns the loss."""
+    model.train()
+    logits = model(**batch).logits
+    loss = masked_loss(logits, batch["labels"], shift=not model.config.is_encoder_decoder)
+    if extra_loss is not None:
+        loss = loss + extra_loss(model)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], clip)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
 def train(
     model,
     tokenizer,
@@ -125,12 +158,14 @@ def train(
     evaluate: Callable[[int], dict] | None = None,
     eval_every: int = 0,
     max_length: int = 128,
+    step_function: Callable[..., float] = training_step,
 ) -> TrainLog:
     """Train the parameters that require grad for ``steps`` AdamW steps.
 
     extra_loss(model) is added to the task loss (e.g. an L2 pull towards the start weights).
     evaluate(step) runs at step 0, every ``eval_every`` steps and at the end.
     max_length: tokens kept of each prompt and each target.
+    step_function: ``training_step``, or a notebook's own version of it.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -149,18 +184,9 @@ def train(
     if eval_every:
         run_eval(0)
     for step in range(1, steps + 1):
-        model.train()
         batch = make_batch(model, tokenizer, next(batches), max_length)
         batch = {key: value.to(device) for key, value in batch.items()}
-        loss = model(**batch).loss
-        if extra_loss is not None:
-            loss = loss + extra_loss(model)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        log.losses.append(loss.item())
+        log.losses.append(step_function(model, batch, optimizer, scheduler, clip, extra_loss))
         if eval_every and (step % eval_every == 0 or step == steps):
             run_eval(step)
     model.eval()

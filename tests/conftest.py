@@ -19,7 +19,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 #: fixture -> the markers a test using it must carry (any one of them)
-SLOW_FIXTURES = {"course_run": ("notebook",), "mini_report": ("build", "notebook", "scripts")}
+SLOW_FIXTURES = {
+    "course_run": ("notebook",),
+    "results": ("notebook",),
+    "mini_report": ("build", "notebook", "scripts"),
+}
 #: Where ``course_run`` writes the executed notebooks; CI uploads them (default: a tmp folder).
 OUTPUTS_ENV = "COURSE_TEST_OUTPUTS"
 
@@ -53,6 +57,14 @@ def course_run(mini_report, tmp_path_factory) -> Path:
     out = Path(folder) if folder else tmp_path_factory.mktemp("course-mini")
     runner.run_notebooks([], "mini", out, {}, solutions=True)
     return out
+
+
+@pytest.fixture
+def results(course_run, request) -> dict:
+    """What the notebook named by the test module's ``STEM`` recorded in the test run."""
+    import json
+
+    return json.loads((course_run / f"{request.module.STEM}.results.json").read_text())
 
 
 # ----------------------------------------------------------------------------- tiny models

@@ -33,7 +33,7 @@ def test_every_notebook_starts_with_the_same_set_up_cell():
     first_cells = {path.name: _code_cells(path)[0] for path in NOTEBOOKS}
     assert len(set(first_cells.values())) == 1, "the set-up cells differ"
     cell = next(iter(first_cells.values()))
-    assert '"course_utils/tooling/colab_install.py"' in cell
+    assert 'install = clone / "course_utils/tooling/colab_install.py"' in cell
     assert "pip" not in cell, "the set-up cell installs only through colab_install.py"
     assert (ROOT / "course_utils/tooling/colab_install.py").is_file()
 
@@ -104,6 +104,32 @@ def test_without_a_gpu_unsloth_is_skipped_with_a_message(monkeypatch, capsys):
     monkeypatch.setattr(colab_install.subprocess, "run", pytest.fail)
     assert colab_install.main(["--unsloth"]) == 0
     assert "Unsloth not installed: there is no GPU" in capsys.readouterr().out
+
+
+def test_the_report_names_what_changed_and_any_protected_package_that_moved(monkeypatch):
+    monkeypatch.setattr(colab_install, "installed_versions", lambda names=(): {"torch": "2.11.0"})
+    lines = colab_install.report({"peft": "0.20.0"}, {"peft": "0.21.2"}, {"torch": "2.11.0"})
+    assert lines == ["installed: peft 0.20.0 -> 0.21.2", "kept all 1 protected packages as they "
+                     "were (torch 2.11.0)"]  # fmt: skip
+    moved = colab_install.report({}, {}, {"torch": "2.10.0"})
+    assert moved == ["installed: nothing new", "CHANGED protected packages: torch 2.10.0 -> 2.11.0"]
+
+
+def test_a_failed_unsloth_top_up_leaves_no_importable_unsloth(monkeypatch, capsys):
+    monkeypatch.setattr(colab_install, "installed_versions", lambda names=(): {"torch": "2.11.0"})
+    monkeypatch.setattr(colab_install, "has_gpu", lambda: True)
+    ran = []
+
+    def run(command, **kwargs):
+        ran.append(command)
+        failed = "install" in command and "--no-deps" not in command and "--dry-run" not in command
+        return subprocess.CompletedProcess(command, 1 if failed else 0)
+
+    monkeypatch.setattr(colab_install.subprocess, "run", run)
+    assert colab_install.main(["--unsloth"]) == 1
+    assert "--dry-run" in ran[0]  # resolved before anything is installed
+    assert ran[-1][-2:] == ["unsloth", "unsloth_zoo"] and "uninstall" in ran[-1]
+    assert "pip failed" in capsys.readouterr().out
 
 
 def test_runtime_file_round_trips(tmp_path):
@@ -187,6 +213,8 @@ def _course_requirements() -> list[str]:
 
 
 def _assert_protected_kept(resolved: dict[str, str]) -> None:
+    """uv already holds these versions as constraints: this guards against a protected package
+    that constraint_lines failed to write (a naming slip), which uv would then be free to move."""
     recorded = colab_install.read_runtime().versions
     for name, version in recorded.items():
         if name in resolved:
@@ -221,9 +249,11 @@ def test_each_xformers_release_in_the_table_accepts_its_torch(minor, tmp_path):
     import uv
 
     companions = colab_install.TORCH_COMPANIONS[minor]
-    (tmp_path / "in.txt").write_text(f"xformers=={companions.xformers}\ntorch=={minor}.*\n")
+    wanted = f"xformers=={companions.xformers}\ntorchao=={companions.torchao}\ntorch=={minor}.*\n"
+    (tmp_path / "in.txt").write_text(wanted)
     command = [uv.find_uv_bin(), "pip", "compile", "--quiet", "--no-header"]
-    command += ["--python-version", "3.12", "--python-platform", "x86_64-manylinux_2_35"]
+    python = colab_install.read_runtime().python
+    command += ["--python-version", python, "--python-platform", "x86_64-manylinux_2_35"]
     done = subprocess.run(
         [*command, str(tmp_path / "in.txt")], capture_output=True, text=True, timeout=300
     )

@@ -49,6 +49,10 @@ def sweep(r: dict, knob: str) -> dict[float, tuple[float, float]]:
     return points
 
 
+def test_the_notebooks_masked_loss_is_the_models_own(r):
+    assert r["masked_loss_gap"] < 1e-5
+
+
 def test_the_model_knows_the_old_tasks_and_not_the_new_one(r):
     assert r["old_acc_base"] >= 0.9
     assert r["new_acc_base"] <= 0.5

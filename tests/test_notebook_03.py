@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -31,17 +30,13 @@ SOFT_PROMPTS = (
 )
 
 
-def _results(course_run) -> dict:
-    return json.loads((course_run / f"{STEM}.results.json").read_text())
-
-
 def _lengths(r: dict) -> dict[int, float]:
     pattern = r"acc_prompt_length_(\d+)"
     return {int(m[1]): v for n, v in r.items() if (m := re.fullmatch(pattern, n))}
 
 
-def test_03_records_every_method_and_figure(course_run):
-    r = _results(course_run)
+def test_03_records_every_method_and_figure(course_run, results):
+    r = results
     for method in METHODS:
         assert 0.0 <= r[f"acc_{method}"] <= 1.0, method
         assert r[f"trainable_{method}"] >= 0, method
@@ -52,40 +47,37 @@ def test_03_records_every_method_and_figure(course_run):
         assert (course_run / "figures" / STEM / f"{figure}.png").exists(), figure
 
 
-def test_03_a_soft_prompt_beats_the_best_hard_prompt(course_run):
-    r = _results(course_run)
-    assert max(r[f"acc_{m}"] for m in SOFT_PROMPTS) - r["acc_hard_prompt"] >= 0.2
+def test_03_a_soft_prompt_beats_the_best_hard_prompt(results):
+    assert max(results[f"acc_{m}"] for m in SOFT_PROMPTS) - results["acc_hard_prompt"] >= 0.2
 
 
-def test_03_removing_an_added_method_gives_the_base_back_exactly(course_run):
-    r = _results(course_run)
+def test_03_removing_an_added_method_gives_the_base_back_exactly(results):
     for method in METHODS:
         if method in ("hard_prompt", "selective"):
             continue
-        assert r[f"old_acc_removed_{method}"] == r["old_acc_base"], method
+        assert results[f"old_acc_removed_{method}"] == results["old_acc_base"], method
 
 
-def test_03_the_selective_method_changes_the_base_and_is_measured_for_forgetting(course_run):
-    r = _results(course_run)
+def test_03_the_selective_method_changes_the_base_and_is_measured_for_forgetting(results):
+    r = results
     assert "old_acc_removed_selective" not in r  # base weights changed: nothing to remove
     assert r["old_acc_selective"] <= r["old_acc_base"] - 0.1
 
 
-def test_03_from_scratch_soft_prompt_equals_peft_and_prefix_skips_the_encoder(course_run):
-    r = _results(course_run)
-    assert r["soft_prompt_logit_gap"] <= 1e-6
-    assert r["prefix_leaves_encoder_unchanged"] is True
+def test_03_from_scratch_soft_prompt_equals_peft_and_prefix_skips_the_encoder(results):
+    assert results["soft_prompt_logit_gap"] <= 1e-6
+    assert results["prefix_leaves_encoder_unchanged"] is True
 
 
-def test_03_a_longer_soft_prompt_learns_more_than_a_single_token(course_run):
-    by_length = _lengths(_results(course_run))
+def test_03_a_longer_soft_prompt_learns_more_than_a_single_token(results):
+    by_length = _lengths(results)
     shortest = min(by_length)
     # Seed 0 gave a gain of 0.375 on one machine and 0.125 on another (AMD EPYC), where a single
     # token already scores 0.835: the margin is what holds on both, above the noise of 200 answers.
     assert max(by_length.values()) - by_length[shortest] >= 0.05
 
 
-def test_03_recorded_real_model_counts_are_the_hand_counts(course_run):
+def test_03_recorded_real_model_counts_are_the_hand_counts(results):
     from dataclasses import replace
 
     from transformers import AutoConfig
@@ -93,7 +85,6 @@ def test_03_recorded_real_model_counts_are_the_hand_counts(course_run):
     from course_utils import peft_family as pf
     from course_utils.tooling import catalog, paths
 
-    r = _results(course_run)
     defaults = catalog.spec_for(STEM).params
     settings = replace(
         pf.Settings(),
@@ -104,5 +95,5 @@ def test_03_recorded_real_model_counts_are_the_hand_counts(course_run):
     for name in ("flan-t5-base", "flan-t5-xxl"):
         config = AutoConfig.from_pretrained(paths.data_dir() / "model_configs" / name)
         for method in pf.METHODS:
-            recorded = r[f"{name.replace('-', '_')}_trainable_{method}"]
+            recorded = results[f"{name.replace('-', '_')}_trainable_{method}"]
             assert recorded == pf.formula_count(method, config, settings), (name, method)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from course_utils.forgetting import knob_token
@@ -17,12 +15,8 @@ RANKS, ALPHAS = PARAMS["RANKS"].mini, PARAMS["ALPHAS"].mini
 ADAPTER_TASKS = ("sentiment_binary", "kind")
 
 
-def _results(course_run) -> dict:
-    return json.loads((course_run / f"{STEM}.results.json").read_text())
-
-
-def test_04_records_the_grid_and_every_figure(course_run):
-    r = _results(course_run)
+def test_04_records_the_grid_and_every_figure(course_run, results):
+    r = results
     assert len(RANKS) >= 5 and min(RANKS) == 1 and max(RANKS) == 64 and len(ALPHAS) >= 4
     for rank in RANKS:
         for alpha in ALPHAS:
@@ -33,40 +27,39 @@ def test_04_records_the_grid_and_every_figure(course_run):
         assert (course_run / "figures" / STEM / f"{figure}.png").exists(), figure
 
 
-def test_04_the_from_scratch_layer_is_peft_and_starts_at_the_base(course_run):
-    r = _results(course_run)
-    assert r["lora_init_max_abs_diff"] == 0.0
-    assert r["lora_peft_max_abs_diff"] <= 1e-6
-    assert r["from_scratch_merge_rel_diff"] <= 1e-5  # float32 rounding, relative to the logits
+def test_04_the_from_scratch_layer_is_peft_and_starts_at_the_base(results):
+    assert results["lora_init_max_abs_diff"] == 0.0
+    assert results["lora_peft_max_abs_diff"] <= 1e-6
+    assert (
+        results["from_scratch_merge_rel_diff"] <= 1e-5
+    )  # float32 rounding, relative to the logits
 
 
-def test_04_counts_are_the_published_ones(course_run):
-    r = _results(course_run)
-    assert r["flan_t5_xxl_trainable"] == 18_874_368
-    assert r["flan_t5_xxl_total"] == 11_154_206_720
-    assert abs(r["flan_t5_xxl_percent"] - 0.16921300163961817) < 1e-12
-    assert r["flan_t5_base_r32_trainable"] == 3_538_944
-    assert r["mistral_7b_r16_trainable"] == 41_943_040
+def test_04_counts_are_the_published_ones(results):
+    assert results["flan_t5_xxl_trainable"] == 18_874_368
+    assert results["flan_t5_xxl_total"] == 11_154_206_720
+    assert abs(results["flan_t5_xxl_percent"] - 0.16921300163961817) < 1e-12
+    assert results["flan_t5_base_r32_trainable"] == 3_538_944
+    assert results["mistral_7b_r16_trainable"] == 41_943_040
 
 
-def test_04_quality_grows_from_rank_1_to_the_best_rank_at_alpha_2r(course_run):
-    r = _results(course_run)
+def test_04_quality_grows_from_rank_1_to_the_best_rank_at_alpha_2r(results):
     diagonal = {
-        rank: r[f"acc_r{rank}_a{knob_token(2.0 * rank)}"] for rank in RANKS if 2.0 * rank in ALPHAS
+        rank: results[f"acc_r{rank}_a{knob_token(2.0 * rank)}"]
+        for rank in RANKS
+        if 2.0 * rank in ALPHAS
     }
     assert 1 in diagonal and len(diagonal) >= 4
     assert max(diagonal.values()) - diagonal[1] >= 0.2
 
 
-def test_04_merged_outputs_equal_unmerged_ones(course_run):
-    r = _results(course_run)
-    assert r["merged_max_rel_diff"] <= 1e-5  # float32 rounding, relative to the logits
-    assert r["latency_ratio_unmerged_to_merged"] > 0
+def test_04_merged_outputs_equal_unmerged_ones(results):
+    assert results["merged_max_rel_diff"] <= 1e-5  # float32 rounding, relative to the logits
+    assert results["latency_ratio_unmerged_to_merged"] > 0
 
 
-def test_04_each_adapter_answers_its_own_task(course_run):
-    r = _results(course_run)
+def test_04_each_adapter_answers_its_own_task(results):
     for task in ADAPTER_TASKS:
-        assert r[f"acc_adapter_{task}"] >= 0.9, task
+        assert results[f"acc_adapter_{task}"] >= 0.9, task
     for task, other in (ADAPTER_TASKS, ADAPTER_TASKS[::-1]):
-        assert r[f"acc_adapter_{task}_on_{other}"] <= 0.5, (task, other)
+        assert results[f"acc_adapter_{task}_on_{other}"] <= 0.5, (task, other)

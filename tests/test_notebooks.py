@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from course_utils.tooling import paths
 
 pytestmark = pytest.mark.notebook
-
-
-def results(out: Path, stem: str) -> dict:
-    return json.loads((out / f"{stem}.results.json").read_text())
 
 
 def test_every_notebook_ran_ok(course_run):
@@ -28,7 +23,7 @@ def test_every_notebook_ran_ok(course_run):
 
 
 def test_00_setup_check(course_run):
-    r = results(course_run, "00_setup_check")
+    r = json.loads((course_run / "00_setup_check.results.json").read_text())
     assert r["checks_failed"] == 0
     assert r["profile"] == "mini"
     assert r["mini_models_ok"] is True
@@ -41,3 +36,29 @@ def test_every_solution_ran_in_the_test_run(course_run):
         executed = nbformat.read(course_run / path.name, as_version=4)
         solutions = [c for c in executed.cells if "solution" in c.metadata.get("tags", [])]
         assert all(c.cell_type == "code" and c.execution_count for c in solutions), path.stem
+
+
+def test_no_notebook_prints_more_than_fifteen_lines_of_records(course_run):
+    """record() is silent; each notebook ends with one compact block of what it recorded."""
+    import nbformat
+
+    from course_utils.tooling.results import MAX_LINES
+
+    for path in paths.course_notebooks():
+        executed = nbformat.read(course_run / path.name, as_version=4)
+        text = "".join(
+            o.get("text", "")
+            for c in executed.cells
+            if c.cell_type == "code"
+            for o in c.outputs
+            if o.get("output_type") == "stream"
+        )
+        assert "[recorded]" not in text, path.stem
+        blocks = text.split("values recorded (all of them")
+        assert len(blocks) == 2, f"{path.stem}: one block of recorded values"
+        lines = 1  # the header
+        for line in blocks[1].split("\n")[1:]:
+            if " · " not in line and not line.endswith(" more"):
+                break
+            lines += 1
+        assert lines <= MAX_LINES, path.stem

@@ -22,12 +22,26 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     results.clear()
 
 
-def test_record_prints_and_returns_the_value(capsys: pytest.CaptureFixture[str]) -> None:
+def test_record_prints_nothing_and_returns_the_value(capsys: pytest.CaptureFixture[str]) -> None:
     assert record("old_task_accuracy", 0.91234) == 0.91234
     assert record("steps", 300) == 300
-    out = capsys.readouterr().out.splitlines()
-    assert out == ["[recorded] old_task_accuracy = 0.9123", "[recorded] steps = 300"]
+    assert capsys.readouterr().out == ""
     assert recorded() == {"old_task_accuracy": 0.91234, "steps": 300}
+    results.show_recorded()
+    assert capsys.readouterr().out.splitlines()[1] == "old_task_accuracy 0.912 · steps 300"
+
+
+def test_many_records_fit_in_fifteen_lines_of_a_hundred_characters() -> None:
+    values = {f"old_acc_lora_rank_{i}_alpha_{2 * i}": i / 97 for i in range(90)}
+    values["gap"] = 1.5e-05
+    lines = results.recorded_lines(values)
+    assert len(lines) == results.MAX_LINES
+    assert all(len(line) <= results.WIDTH + 20 for line in lines)
+    assert lines[0].startswith("91 values recorded")
+    left_out = int(lines[-1].rsplit("and ", 1)[1].split()[0])
+    shown = sum(line.count(" · ") + 1 for line in lines[1:])
+    assert shown + left_out == 91
+    assert "gap 1.5e-05" in " ".join(results.recorded_lines({"gap": 1.5e-05}))
 
 
 def test_no_file_without_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,5 @@
 """The course command line: ``python -m course_utils run | build-mini | build-data | badges |
-params | memory-table | colab-runtime``."""
+params | memory-table | lessons | colab-runtime``."""
 
 from __future__ import annotations
 
@@ -140,6 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
     table.set_defaults(handler=_memory_table)
 
+    lessons = commands.add_parser(
+        "lessons",
+        help="copy the notebooks' '# @save' cells into course_utils (the cells are the source)",
+        description="Each code cell whose first line is '# @save course_utils/<module>.py' "
+        "holds lesson code; copy its functions and classes into that module.",
+    )
+    lessons.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if a cell and its module differ",
+    )
+    lessons.set_defaults(handler=_lessons)
+
     colab = commands.add_parser(
         "colab-runtime",
         help="refresh configs/colab/gpu-runtime.txt from Colab's published package list",
@@ -154,6 +167,25 @@ def build_parser() -> argparse.ArgumentParser:
     colab.add_argument("--out", type=Path, help="default: configs/colab/gpu-runtime.txt")
     colab.set_defaults(handler=_colab_runtime)
     return parser
+
+
+def _lessons(args: argparse.Namespace) -> int:
+    from . import lesson_cells
+
+    if args.check:
+        problems = lesson_cells.differences()
+        for problem in problems:
+            print(problem)
+        if problems:
+            print("run `python -m course_utils lessons` to copy the cells into their modules")
+        else:
+            print("every '# @save' cell matches its module")
+        return 1 if problems else 0
+    written = lesson_cells.sync()
+    for line in written:
+        print(f"wrote {line}")
+    print(f"{len(written)} definition(s) copied from notebooks into course_utils")
+    return 0
 
 
 def _colab_runtime(args: argparse.Namespace) -> int:

@@ -171,6 +171,15 @@ def pip(*args: str) -> list[str]:
     return [sys.executable, "-m", "pip", "install", "-q", *args]
 
 
+def dry_run(command: list[str]) -> list[str]:
+    """The same pip install, resolved and reported but not carried out."""
+    return [*command[:5], "--dry-run", *command[5:]]
+
+
+def pip_uninstall() -> list[str]:
+    return [sys.executable, "-m", "pip", "uninstall", "-q", "-y"]
+
+
 def course_commands(clone: Path, constraints: Path) -> list[list[str]]:
     """The base install: the course package (editable) with its pinned libraries."""
     return [pip("-c", str(constraints), "-e", str(clone))]
@@ -210,19 +219,23 @@ WATCHED = (
 )
 
 
-def report(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
-    """A few lines: what changed, and the protected versions that were kept."""
+def report(
+    before: Mapping[str, str], after: Mapping[str, str], protected: Mapping[str, str]
+) -> list[str]:
+    """A few lines: what changed, and whether every protected package kept its version."""
     changed = [
         f"{name} {before.get(name, '-')} -> {version}"
         for name, version in sorted(after.items())
         if before.get(name) != version
     ]
-    protected = installed_versions(("torch", "ipykernel", "jupyter_client", "numpy"))
-    kept = ", ".join(f"{name} {version}" for name, version in protected.items())
-    return [
-        "installed: " + (", ".join(changed) if changed else "nothing new"),
-        f"kept as they were: {kept} and the other protected packages",
-    ]
+    now = installed_versions()
+    moved = [f"{n} {v} -> {now.get(n, '-')}" for n, v in protected.items() if now.get(n) != v]
+    if moved:
+        verdict = "CHANGED protected packages: " + ", ".join(moved)
+    else:
+        torch = f" (torch {protected['torch']})" if "torch" in protected else ""
+        verdict = f"kept all {len(protected)} protected packages as they were{torch}"
+    return ["installed: " + (", ".join(changed) if changed else "nothing new"), verdict]
 
 
 @dataclass(frozen=True)
@@ -314,11 +327,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(" ".join(command[1:]))
             return 0
         before = installed_versions(WATCHED)
+        if args.unsloth and subprocess.run(dry_run(commands[-1])).returncode != 0:
+            print("Unsloth not installed: its requirements do not fit this runtime (see above).")
+            return 1
         for command in commands:
             if subprocess.run(command).returncode != 0:
+                if args.unsloth:  # never leave Unsloth importable without its requirements
+                    subprocess.run([*pip_uninstall(), "unsloth", "unsloth_zoo"])
                 print("pip failed (see above); the protected packages were left as they were.")
                 return 1
-    for line in report(before, installed_versions(WATCHED)):
+    for line in report(before, installed_versions(WATCHED), protected):
         print(line)
     return 0
 

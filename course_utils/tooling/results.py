@@ -1,8 +1,9 @@
 """Recording a notebook's key numbers by name, for tests and the instructor's summary.
 
-A notebook calls ``record("old_acc_full_ft", 0.31)``. Run by hand, that prints a readable line.
-Run by the course runner, which sets ``COURSE_RESULTS_FILE``, the value is also written to that
-JSON file, which the runner turns into ``<stem>.results.json`` and the summary.
+A notebook calls ``record("old_acc_full_ft", 0.31)``, which prints nothing; run by the course
+runner, which sets ``COURSE_RESULTS_FILE``, the value is written to that JSON file, which the
+runner turns into ``<stem>.results.json`` and the summary. ``show_recorded()`` ends a notebook
+with one compact block of what it recorded (at most ``MAX_LINES`` lines).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_ENV = "COURSE_RESULTS_FILE"
+#: The most lines ``show_recorded`` prints, and their width.
+MAX_LINES, WIDTH = 15, 100
 
 _recorded: dict[str, Any] = {}
 
@@ -46,8 +49,6 @@ def record(name: str, value: Any) -> Any:
         )
     plain = _plain(value, name)
     _recorded[name] = plain
-    shown = f"{plain:.4f}" if isinstance(plain, float) else repr(plain)
-    print(f"[recorded] {name} = {shown}")
     path = os.environ.get(RESULTS_ENV)
     if path:
         target = Path(path)
@@ -55,6 +56,39 @@ def record(name: str, value: Any) -> Any:
         tmp.write_text(json.dumps(_recorded, indent=2, sort_keys=True))
         tmp.replace(target)
     return value
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return (
+            f"{value:.3g}" if value and (abs(value) < 1e-3 or abs(value) >= 1e4) else f"{value:.3f}"
+        )
+    text = (
+        json.dumps(value, separators=(",", ":")) if isinstance(value, list | dict) else str(value)
+    )
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def recorded_lines(values: dict[str, Any], max_lines: int = MAX_LINES, width: int = WIDTH):
+    """``values`` as ``name value`` pairs packed into lines of ``width`` characters: a header
+    and at most ``max_lines`` - 1 lines of values, then how many were left out."""
+    header = f"{len(values)} values recorded (all of them: <notebook>.results.json, or recorded())"
+    lines, current = [header], ""
+    for index, (name, value) in enumerate(values.items()):
+        pair = f"{name} {_short(value)}"
+        if current and len(current) + 3 + len(pair) > width:
+            if len(lines) == max_lines - 1:
+                lines.append(current + f"  ... and {len(values) - index} more")
+                return lines
+            lines.append(current)
+            current = ""
+        current = f"{current} · {pair}" if current else pair
+    return lines + [current] if current else lines
+
+
+def show_recorded() -> None:
+    """Print what this notebook recorded, compactly (see ``recorded_lines``)."""
+    print("\n".join(recorded_lines(_recorded)))
 
 
 def recorded() -> dict[str, Any]:
