@@ -1,20 +1,27 @@
 """course_utils: the helper package every notebook of the fine-tuning course imports.
 
-The lessons, one module per concept (each names the notebook that teaches it):
-    forgetting          01  catastrophic forgetting; replay, L2-SP and LoRA as remedies
-    instruction_tuning  02  templates, prompts, prompt-completion pairs, Seq2SeqTrainer
-    rouge               02  ROUGE-1/2/L from first principles
-    soft_prompts        03  a soft prompt and a bottleneck adapter, from scratch (notebook to come)
+Each notebook and the modules it teaches from (a ``# @save`` cell of the notebook is the one
+source of the functions it writes out; ``python -m course_utils lessons --check`` compares):
+    00 set-up check        tooling.env_check
+    01 forgetting          forgetting (L2-SP, replay, the experiment), training (the step)
+    02 instruction tuning  instruction_tuning (templates, Seq2SeqTrainer), rouge (ROUGE-N/L)
+    03 prompt tuning       soft_prompts (SoftPrompt, bottleneck adapter), peft_family
+    04 LoRA                lora (LoRALinear, counting by formula), peft_family
+    05 QLoRA               quantization (absmax, zero-point, NF4), memory (budgets), qlora
+    06 DPO                 preference (Bradley-Terry, DPO), recipes (TRL arguments)
 
 Shared by the lessons:
-    training            a small explicit PyTorch training loop
+    training            a small explicit PyTorch training loop and its label-masked step
     evaluation          greedy generation and exact match
+    counting            parameter counts, models on the meta device
     data                the bundled datasets (mini) and their Hub counterparts (t4)
     mini                the offline mini world: task mixture, tokenizers, mini models
+    launch              the scripts' plumbing (scripts/sft.py, scripts/dpo.py)
 
 The machinery that runs the course lives out of the way in ``course_utils.tooling``
-(parameters, profiles, the notebook runner, the command line, badges, stand-ins).
-A notebook needs only what this module exports: ``setup``, ``record`` and ``save_figure``.
+(parameters, profiles, the notebook runner, the command line, badges, stand-ins, the Colab
+install). A notebook needs only what this module exports: ``setup``, ``record``,
+``show_recorded`` and ``save_figure``.
 """
 
 from .tooling.figures import save_figure

@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from .tooling import paths
+from .core import hub, paths
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,15 @@ def hub_dataset(repo_id: str, what: str, instead: str):
     says what the dataset is (``what``) and what to do without network (``instead``)."""
     from datasets import load_dataset
 
-    from .tooling import standins
-
-    where = standins.dataset_path(repo_id) if standins.enabled() else repo_id
+    where = repo_id
+    if hub.stand_ins():
+        where = str(paths.stand_in_dataset_dir(repo_id))
+        if not Path(where).is_dir():
+            raise RuntimeError(
+                f"the t4 stand-in test has no local copy of {repo_id!r} in {where}: run "
+                "notebooks with `python -m course_utils run --profile t4 --stand-ins`, "
+                "which writes every copy first"
+            )
     try:
         return load_dataset(where)
     except Exception as error:  # the Hub raises many kinds of errors when unreachable

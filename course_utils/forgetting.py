@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from .counting import trainable_parameters
-from .evaluation import accuracy_by_task, generate_answers
-from .mini.tasks import Example
-from .training import sample_batches, train, training_step
+from .core.counting import trainable_parameters
+from .core.evaluation import accuracy_by_task, generate_answers
+from .core.examples import Example
+from .core.training import sample_batches, train, training_step
 
 
 def replay_batches(
@@ -52,7 +52,7 @@ def l2sp_penalty(model: torch.nn.Module, anchor: dict[str, torch.Tensor], streng
     return strength * total
 
 
-def add_lora(model, rank: int, alpha: float, targets: list[str] | str):
+def with_peft_lora(model, rank: int, alpha: float, targets: list[str] | str):
     """Wrap a seq2seq model with a LoRA adapter (peft): base frozen, B·A trainable."""
     from peft import LoraConfig, TaskType, get_peft_model
 
@@ -128,7 +128,7 @@ def run_method(
     torch.manual_seed(seed)
     model = copy.deepcopy(base_model)
     if lora is not None:
-        model = add_lora(model, **lora)
+        model = with_peft_lora(model, **lora)
     extra = None
     if l2sp_strength:
         anchor = snapshot(model)
@@ -171,7 +171,7 @@ class Recipe:
 
     @property
     def lora(self) -> dict | None:
-        """The LoRA settings for ``add_lora``, or None for full fine-tuning."""
+        """The LoRA settings for ``with_peft_lora``, or None for full fine-tuning."""
         if not self.lora_rank:
             return None
         targets = self.lora_targets

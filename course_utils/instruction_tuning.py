@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .mini.tasks import Example
-from .tooling.profiles import Profile
-from .tooling.progress import bar_only_progress
+from .core.examples import Example
+from .core.profiles import Profile
+from .core.progress import bar_only_progress
 
 # --------------------------------------------------------------------------------------------
 # 1. Instruction templates and the FLAN mixture

@@ -95,3 +95,71 @@ def quantized_layer_bytes(model: nn.Module) -> tuple[int, int]:
         stored += sum(t.numel() * t.element_size() for t in tensors)
         unquantized += 4 * state.shape.numel()
     return stored, unquantized
+
+
+# ----- which model fits which set-up (the README's "Beyond one GPU" table) --------------------
+
+#: Hardware set-ups: (number of GPUs sharing the training state, GB of memory per GPU). One GPU
+#: also stands for data parallel (DDP), where every GPU holds the whole state.
+SETUPS = {
+    "one T4 (15 GB)": (1, 15),
+    "one 24 GB GPU": (1, 24),
+    "one 80 GB GPU": (1, 80),
+    "8 × 80 GB, FSDP / ZeRO-3": (8, 80),
+}
+#: Share of a GPU's memory the estimate may use; the rest is left for activations and CUDA.
+HEADROOM = 0.8
+_METHODS = {
+    "full": "full fine-tuning, mixed precision",
+    "LoRA": "LoRA, 16-bit base",
+    "QLoRA": "QLoRA, NF4 base",
+}
+
+
+def _llama_shaped(hidden: int, layers: int, intermediate: int, kv_heads: int):
+    """A Llama-style model of the given shape on the meta device (heads of 128 dimensions)."""
+    from transformers import AutoModelForCausalLM, MistralConfig
+
+    config = MistralConfig(
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        intermediate_size=intermediate,
+        num_attention_heads=hidden // 128,
+        num_key_value_heads=kv_heads,
+        vocab_size=32000,
+        tie_word_embeddings=False,
+    )
+    import torch
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
+
+
+def memory_table(rank: int = 16) -> str:
+    """A Markdown table from notebook 05's estimator: for Mistral-7B and Llama-2-13B- and
+    70B-shaped models, the training memory of full fine-tuning, LoRA (rank ``rank`` on the seven
+    projections) and QLoRA, and, for each set-up, the first of the three (in that order) whose
+    share per GPU fits in ``HEADROOM`` of its memory. Full sharding (FSDP, ZeRO-3) divides
+    weights, gradients and optimizer states by the GPU count; QLoRA is counted on one GPU only."""
+    from . import lora, qlora
+    from .core import counting
+
+    models = {
+        "Mistral-7B": counting.meta_model(counting.shipped_config("mistral-7b")),
+        "13B (Llama-2-13B shape)": _llama_shaped(5120, 40, 13824, 40),
+        "70B (Llama-2-70B shape)": _llama_shaped(8192, 80, 28672, 8),
+    }
+    head = ["model", "parameters", *(f"{m}, GB" for m in _METHODS), *SETUPS]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |"]
+    for name, model in models.items():
+        adapters = lora.lora_parameters(model.config, qlora.SEVEN_PROJECTIONS, rank)
+        plans = budgets(model, adapters)
+        totals = {m: plans[key].total / GB for m, key in _METHODS.items()}
+        cells = [name, f"{counting.total_parameters(model) / 1e9:.1f} B"]
+        cells += [f"{totals[m]:.0f}" if totals[m] >= 10 else f"{totals[m]:.1f}" for m in _METHODS]
+        for gpus, gb in SETUPS.values():
+            usable = [m for m in _METHODS if gpus == 1 or m != "QLoRA"]
+            fitting = [m for m in usable if totals[m] / gpus <= HEADROOM * gb]
+            cells.append(fitting[0] if fitting else "none")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -27,10 +27,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import counting, lora, soft_prompts
-from .evaluation import accuracy_by_task, exact_match, generate_answers
-from .mini.tasks import Example
-from .training import sample_batches, train
+from . import lora, soft_prompts
+from .core import counting
+from .core.evaluation import accuracy_by_task, exact_match, generate_answers
+from .core.examples import Example
+from .core.training import sample_batches, train
 
 #: Each trained method and its family, in the order the notebook presents them.
 FAMILIES: dict[str, str] = {

@@ -216,7 +216,7 @@ def drift_from_reference(
     ``prompts``: at each generated position, the KL divergence between the two next-token
     distributions over the whole vocabulary (the reference: the adapter disabled). RLHF's KL
     penalty, and DPO's beta, keep this small."""
-    from .evaluation import generate_replies
+    from .core.evaluation import generate_replies
 
     replies = generate_replies(model, tokenizer, prompts, max_new_tokens, chat=chat)
     device = next(model.parameters()).device

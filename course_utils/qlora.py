@@ -70,7 +70,7 @@ def training_rows(rows: Iterable[dict], chat: bool) -> dict[str, list]:
 
 def respond(model, tokenizer, rows: Sequence[dict], chat: bool, max_new_tokens: int) -> list[str]:
     """The model's greedy responses to ``rows``, in the format it was trained with."""
-    from .evaluation import generate_answers
+    from .core.evaluation import generate_answers
 
     if chat:
         prompts = [user_message(r) for r in rows]

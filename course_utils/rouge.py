@@ -367,7 +367,7 @@ def load_rouge_metric(prefer_hub: bool = False, **load_kwargs: Any) -> Any:
     """
     import evaluate  # imported here: it is slow to import and only this function needs it
 
-    from .tooling import hub
+    from .core import hub
 
     if prefer_hub and not hub.offline() and hub.reachable():
         try:

@@ -16,7 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils import launch, preference, qlora
+from course_utils import preference, qlora
+from course_utils.tooling import launch
 
 LOSS_TYPES = ("sigmoid", "ipo", "hinge")
 

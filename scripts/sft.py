@@ -15,7 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils import launch, qlora
+from course_utils import qlora
+from course_utils.tooling import launch
 
 
 @dataclass

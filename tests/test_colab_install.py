@@ -18,7 +18,8 @@ import nbformat
 import pytest
 import tomllib
 
-from course_utils.tooling import colab_install, paths
+from course_utils.core import paths
+from course_utils.tooling import colab_install
 
 ROOT = paths.repo_root()
 SCRIPT = ROOT / "course_utils" / "tooling" / "colab_install.py"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from course_utils.tooling import catalog, cli, paths
+from course_utils.core import paths
+from course_utils.tooling import catalog, cli
 
 ROOT = paths.repo_root()
 
@@ -43,7 +44,7 @@ def test_readme_lists_every_notebook():
 
 
 def test_readme_memory_table_is_the_estimators():
-    from course_utils.launch import memory_table
+    from course_utils.memory import memory_table
 
     assert memory_table() in (ROOT / "README.md").read_text(), (
         "run python -m course_utils memory-table"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from course_utils.tooling import env_check, paths
+from course_utils.core import paths
+from course_utils.tooling import env_check
 
 
 def test_packages_import_at_their_pinned_versions():

@@ -8,7 +8,8 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 
-from course_utils.tooling import colab_install, paths
+from course_utils.core import paths
+from course_utils.tooling import colab_install
 
 ROOT = paths.repo_root()
 

@@ -1,4 +1,4 @@
-"""course_utils.evaluation: greedy generation and exact match.
+"""course_utils.core.evaluation: greedy generation and exact match.
 
 Mechanics on tiny random models here; the trained mini models' answers are checked in
 test_mini_world.py (marked build).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from course_utils.evaluation import accuracy_by_task, exact_match, generate_answers
+from course_utils.core.evaluation import accuracy_by_task, exact_match, generate_answers
 from course_utils.mini import tasks
 
 
@@ -58,7 +58,7 @@ def test_replies_say_whether_the_model_ended_them(tiny_decoder):
 
     import torch
 
-    from course_utils.evaluation import generate_replies
+    from course_utils.core.evaluation import generate_replies
 
     class Favour(torch.nn.Module):
         """An output head that always prefers one token."""

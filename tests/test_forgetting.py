@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from course_utils import counting, forgetting
+from course_utils import forgetting
+from course_utils.core import counting
 from course_utils.mini import tasks
 
 
@@ -33,7 +34,7 @@ def test_lora_trains_few_parameters_and_disabled_adapter_is_the_base(tiny_t5):
     model = tiny_t5
     ids = torch.tensor([[3, 4, 5, 1]])
     before = model(input_ids=ids, decoder_input_ids=ids).logits
-    wrapped = forgetting.add_lora(model, rank=2, alpha=4, targets=["q", "v"])
+    wrapped = forgetting.with_peft_lora(model, rank=2, alpha=4, targets=["q", "v"])
     assert counting.trainable_parameters(wrapped) < 0.2 * sum(p.numel() for p in model.parameters())
     with torch.no_grad():
         for name, p in wrapped.named_parameters():
@@ -47,7 +48,7 @@ def test_lora_trains_few_parameters_and_disabled_adapter_is_the_base(tiny_t5):
 
 
 def test_run_method_counts_training_time_only(tiny_seq2seq, monkeypatch):
-    from course_utils import training
+    from course_utils.core import training
 
     _, model, tokenizer = tiny_seq2seq
     clock = [0.0]
@@ -79,7 +80,7 @@ def test_evaluator_answers_table_and_adapter_size(tiny_seq2seq, tiny_t5):
     prompts = [e.prompt for e in old["capital"]]
     rows = forgetting.answers_table({"a": model, "b": model}, tokenizer, prompts)
     assert [r["prompt"] for r in rows] == prompts and all(r["a"] == r["b"] for r in rows)
-    adapter = forgetting.add_lora(tiny_t5, rank=2, alpha=4, targets=["q"])
+    adapter = forgetting.with_peft_lora(tiny_t5, rank=2, alpha=4, targets=["q"])
     assert 0 < forgetting.saved_megabytes(adapter) < forgetting.saved_megabytes(model)
 
 

@@ -7,7 +7,8 @@ import re
 import nbformat
 import pytest
 
-from course_utils.tooling import badges, catalog, paths
+from course_utils.core import paths
+from course_utils.tooling import badges, catalog
 
 NOTEBOOKS = sorted(paths.notebooks_dir().glob("*.ipynb"))  # numbered or not: all are checked
 

@@ -224,7 +224,7 @@ def test_lead_and_ablation_steps():
 
 
 def test_summary_examples_are_the_prompt_completion_pairs():
-    from course_utils.mini.tasks import Example
+    from course_utils.core.examples import Example
 
     rows = {
         "dialogue": ["#Person1#: Hi.\n#Person2#: Hello.", "#Person1#: Bye."],

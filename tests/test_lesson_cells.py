@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.tooling import lesson_cells, paths
+from course_utils.core import paths
+from course_utils.tooling import lesson_cells
 
 NOTEBOOKS = paths.course_notebooks()
 

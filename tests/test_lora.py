@@ -9,7 +9,8 @@ import pytest
 import torch
 from transformers import AutoConfig
 
-from course_utils import counting, lora
+from course_utils import lora
+from course_utils.core import counting
 
 IDS = torch.tensor([[5, 6, 7, 1], [8, 9, 1, 0]])
 MASK = (IDS != 0).long()

@@ -7,7 +7,8 @@ import pytest
 import torch
 from transformers import AutoConfig
 
-from course_utils import counting, lora, memory
+from course_utils import lora, memory
+from course_utils.core import counting
 
 
 @pytest.fixture(scope="module")

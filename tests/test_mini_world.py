@@ -10,11 +10,11 @@ import pytest
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from course_utils import data
-from course_utils.evaluation import generate_answers
+from course_utils.core import paths
+from course_utils.core.evaluation import generate_answers
 from course_utils.mini import corpora, tasks
 from course_utils.mini import vocabulary as V
 from course_utils.mini.build import DECODER_DIR, SEQ2SEQ_DIR
-from course_utils.tooling import paths
 
 
 def test_same_seed_gives_identical_examples():

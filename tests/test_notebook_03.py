@@ -83,7 +83,8 @@ def test_03_recorded_real_model_counts_are_the_hand_counts(results):
     from transformers import AutoConfig
 
     from course_utils import peft_family as pf
-    from course_utils.tooling import catalog, paths
+    from course_utils.core import paths
+    from course_utils.tooling import catalog
 
     defaults = catalog.spec_for(STEM).params
     settings = replace(

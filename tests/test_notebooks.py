@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from course_utils.tooling import paths
+from course_utils.core import paths
 
 pytestmark = pytest.mark.notebook
 

@@ -7,7 +7,8 @@ import re
 import nbformat
 import pytest
 
-from course_utils.tooling import catalog, cli, parameters_cell, paths
+from course_utils.core import paths
+from course_utils.tooling import catalog, cli, parameters_cell
 from course_utils.tooling.catalog import NotebookSpec
 from course_utils.tooling.params import Param
 

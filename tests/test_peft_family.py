@@ -9,9 +9,8 @@ import pytest
 import torch
 from transformers import AutoConfig
 
-from course_utils import counting
 from course_utils import peft_family as pf
-from course_utils.tooling import paths
+from course_utils.core import counting, paths
 
 IDS = torch.tensor([[5, 6, 7, 1], [8, 9, 1, 0]])
 MASK = (IDS != 0).long()

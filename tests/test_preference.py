@@ -164,7 +164,7 @@ def test_the_sft_model_is_a_clean_start_for_dpo(tiny_decoder, tmp_path):
 
 
 def test_style_rates_separate_form_correctness_and_ending():
-    from course_utils.evaluation import Reply
+    from course_utils.core.evaluation import Reply
 
     chosen = ["The sum is 8.", "The capital of Spain is Madrid.", "The review is positive."]
     replies = [
@@ -210,7 +210,7 @@ def test_reward_scores_read_the_last_real_token(tiny_decoder):
 
 
 def test_bundled_pairs_have_a_disjoint_test_split():
-    from course_utils.tooling import paths
+    from course_utils.core import paths
 
     folder = paths.data_dir() / "preferences"
     train = [json.loads(line) for line in (folder / "train.jsonl").open()]

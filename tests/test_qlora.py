@@ -8,7 +8,7 @@ import torch
 from datasets import Dataset
 
 from course_utils import qlora
-from course_utils.evaluation import generate_answers
+from course_utils.core.evaluation import generate_answers
 
 
 def test_alpaca_prompt_with_and_without_input():
@@ -41,8 +41,8 @@ def test_four_bit_model_learns_after_an_evaluation(mini_report, tmp_path):
     from transformers import AutoTokenizer
     from trl import SFTTrainer
 
+    from course_utils.core import paths
     from course_utils.mini.build import DECODER_DIR
-    from course_utils.tooling import paths
     from course_utils.tooling.profiles import MINI
 
     folder = str(paths.models_dir() / DECODER_DIR)

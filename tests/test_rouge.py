@@ -12,6 +12,7 @@ import pytest
 from rouge_score import rouge_scorer
 from rouge_score import tokenize as rs_tokenize
 
+from course_utils.core import hub
 from course_utils.rouge import (
     LOCAL_ROUGE_MODULE,
     PRF,
@@ -28,7 +29,6 @@ from course_utils.rouge import (
     score_pair,
     tokenize,
 )
-from course_utils.tooling import hub
 
 ROUGE_TYPES = ["rouge1", "rouge2", "rougeL"]
 

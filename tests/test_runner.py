@@ -12,7 +12,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course_utils.tooling import catalog, cli, paths, runner
+from course_utils.core import paths
+from course_utils.tooling import catalog, cli, runner
 from course_utils.tooling.catalog import NotebookSpec
 from course_utils.tooling.params import Param
 

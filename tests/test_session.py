@@ -8,9 +8,10 @@ import os
 import pytest
 
 from course_utils import setup
-from course_utils.tooling import catalog, paths
+from course_utils.core import paths
+from course_utils.core.hub import OFFLINE_VARIABLES
+from course_utils.tooling import catalog
 from course_utils.tooling.catalog import NotebookSpec
-from course_utils.tooling.hub import OFFLINE_VARIABLES
 from course_utils.tooling.params import Param, ParameterError
 
 STEM = "98_session_test"

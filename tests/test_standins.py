@@ -8,7 +8,8 @@ import pytest
 from datasets import load_dataset
 
 from course_utils import data
-from course_utils.tooling import catalog, paths, standins
+from course_utils.core import paths
+from course_utils.tooling import catalog, standins
 
 
 @pytest.fixture
@@ -56,12 +57,16 @@ def test_ultrafeedback_copy_holds_conversations_and_scores(stand_ins):
 
 @pytest.mark.parametrize("name", sorted(data.SOURCES))
 def test_data_load_in_t4_reads_the_stand_in_with_the_bundled_columns(stand_ins, name):
+    with pytest.raises(RuntimeError, match="no local copy"):
+        data.load(name, "t4")  # nothing written yet: an error that says how to write them
+    assert len(standins.write_missing()) == len(standins.DATASETS)
+    assert standins.write_missing() == []  # written once
     loaded = data.load(name, "t4")
     bundled = data.load(name, "mini")
     assert "train" in loaded and "test" in loaded  # a test split is carved where there is none
     columns = set(data.SOURCES[name].columns)
     assert set(loaded["train"].column_names) == set(bundled["train"].column_names) & columns
-    assert (stand_ins / standins.DATASETS[data.SOURCES[name].hub_id][0]).is_dir()
+    assert paths.stand_in_dataset_dir(data.SOURCES[name].hub_id).parent == stand_ins
 
 
 def test_every_catalogue_download_has_a_stand_in():
@@ -73,7 +78,7 @@ def test_every_catalogue_download_has_a_stand_in():
                 assert path == str(paths.models_dir() / item.stand_in.removeprefix("mini:"))
             else:
                 assert item.repo_id in standins.DATASETS, item
-                assert standins.DATASETS[item.repo_id][0] == item.stand_in
+                assert paths.stand_in_dataset_dir(item.repo_id).name == item.stand_in
     for source in data.SOURCES.values():
         assert source.hub_id in standins.DATASETS, source
 

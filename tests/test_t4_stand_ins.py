@@ -12,7 +12,8 @@ import json
 
 import pytest
 
-from course_utils.tooling import paths, runner
+from course_utils.core import paths
+from course_utils.tooling import runner
 
 pytestmark = pytest.mark.notebook
 

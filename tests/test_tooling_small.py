@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from course_utils.tooling import hub, profiles, progress
+from course_utils.core import hub, progress
+from course_utils.tooling import profiles
 from course_utils.tooling.params import ParameterError
 from course_utils.tooling.profiles import MINI, Profile, gpu_dtype
 

@@ -1,4 +1,4 @@
-"""course_utils.training: label masking, batch sampling, the schedule and the loop itself."""
+"""course_utils.core.training: label masking, batch sampling, the schedule and the loop itself."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from course_utils import training
-from course_utils.mini.tasks import Example
+from course_utils.core import training
+from course_utils.core.examples import Example
 
 EXAMPLES = [
     Example("capital", "What is the capital of France?", "Paris"),

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..tooling import paths
-from . import tasks as T
+from ..core import paths
+from . import tasks
 
 RECIPE: dict[str, Any] = {
     "version": 2,
@@ -47,7 +47,7 @@ RECIPE: dict[str, Any] = {
         "lr": 3e-3,
         "weight_decay": 0.01,
         "warmup": 100,
-        "tasks": T.CORE_TASKS + T.SEQ2SEQ_EXTRA_TASKS,
+        "tasks": tasks.CORE_TASKS + tasks.SEQ2SEQ_EXTRA_TASKS,
     },
     "decoder": {
         "config": {
@@ -64,7 +64,7 @@ RECIPE: dict[str, Any] = {
         "lr": 3e-3,
         "weight_decay": 0.01,
         "warmup": 100,
-        "tasks": T.CORE_TASKS,
+        "tasks": tasks.CORE_TASKS,
     },
 }
 SEQ2SEQ_DIR, DECODER_DIR, REPORT = "mini-seq2seq", "mini-decoder", "build_report.json"
@@ -77,7 +77,7 @@ def fingerprint() -> str:
     here = Path(__file__).parent
     for name in _SOURCES:
         digest.update((here / name).read_bytes())
-    digest.update((here.parent / "training.py").read_bytes())
+    digest.update((here.parent / "core" / "training.py").read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -86,8 +86,8 @@ def tokenizer_corpus(seed: int) -> list[str]:
     from .corpora import all_texts
 
     texts = all_texts()
-    for name in T.TASKS:
-        for example in T.examples(name, "train", 1000, seed):
+    for name in tasks.TASKS:
+        for example in tasks.examples(name, "train", 1000, seed):
             texts += [example.prompt, example.target]
     return texts
 
@@ -97,7 +97,7 @@ def _train_one(kind: str, tokenizer, seed: int):
     import torch
     from transformers import MistralConfig, MistralForCausalLM, T5Config, T5ForConditionalGeneration
 
-    from ..training import sample_batches, train
+    from ..core.training import sample_batches, train
 
     spec = RECIPE[kind]
     torch.manual_seed(seed)
@@ -120,7 +120,7 @@ def _train_one(kind: str, tokenizer, seed: int):
             **spec["config"],
         )
         model = MistralForCausalLM(config)
-    pool = T.mixture("train", RECIPE["pool_per_task"], seed, tasks=spec["tasks"])
+    pool = tasks.mixture("train", RECIPE["pool_per_task"], seed, tasks=spec["tasks"])
     log = train(
         model,
         tokenizer,
@@ -166,7 +166,7 @@ def build(out_dir: Path) -> dict[str, Any]:
     """Build both models into ``out_dir`` (replacing what is there) and return the report."""
     import torch
 
-    from ..evaluation import accuracy_by_task
+    from ..core.evaluation import accuracy_by_task
     from .tokenizers import train_decoder_tokenizer, train_seq2seq_tokenizer
 
     seed = RECIPE["seed"]
@@ -177,7 +177,7 @@ def build(out_dir: Path) -> dict[str, Any]:
     staging.mkdir()
     corpus = tokenizer_corpus(seed)
     every_task = dict.fromkeys(RECIPE["seq2seq"]["tasks"] + RECIPE["decoder"]["tasks"])
-    test_sets = {t: T.examples(t, "test", RECIPE["eval_per_task"], seed) for t in every_task}
+    test_sets = {t: tasks.examples(t, "test", RECIPE["eval_per_task"], seed) for t in every_task}
     report: dict[str, Any] = {"fingerprint": fingerprint(), "recipe": RECIPE}
     for kind, folder, make_tokenizer in (
         ("seq2seq", SEQ2SEQ_DIR, train_seq2seq_tokenizer),

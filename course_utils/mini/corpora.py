@@ -15,8 +15,7 @@ import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from . import tasks as T
-from . import vocabulary as V
+from . import tasks, vocabulary
 
 SEED = 2026
 SIZES = {
@@ -33,7 +32,11 @@ EXTRA_PREFERENCE_PAIRS = 800
 
 
 def _dialogue_meet(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
-    place, day, time = rng.choice(V.PLACES), rng.choice(V.DAYS), rng.choice(V.TIMES)
+    place, day, time = (
+        rng.choice(vocabulary.PLACES),
+        rng.choice(vocabulary.DAYS),
+        rng.choice(vocabulary.TIMES),
+    )
     lines = [
         f"{a}: "
         + rng.choice(
@@ -52,7 +55,7 @@ def _dialogue_meet(rng: random.Random, a: str, b: str) -> tuple[list[str], str, 
 
 
 def _dialogue_cancel(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
-    day = rng.choice(V.DAYS)
+    day = rng.choice(vocabulary.DAYS)
     reason = rng.choice(["sick", "busy", "away", "tired"])
     lines = [
         f"{a}: "
@@ -70,7 +73,7 @@ def _dialogue_cancel(rng: random.Random, a: str, b: str) -> tuple[list[str], str
 
 
 def _dialogue_borrow(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
-    item, day = rng.choice(V.ITEMS), rng.choice(V.DAYS)
+    item, day = rng.choice(vocabulary.ITEMS), rng.choice(vocabulary.DAYS)
     lines = [
         f"{a}: "
         + rng.choice(
@@ -89,7 +92,7 @@ def _dialogue_borrow(rng: random.Random, a: str, b: str) -> tuple[list[str], str
 
 
 def _dialogue_lost(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
-    item, place = rng.choice(V.ITEMS), rng.choice(V.PLACES)
+    item, place = rng.choice(vocabulary.ITEMS), rng.choice(vocabulary.PLACES)
     lines = [
         f"{a}: "
         + rng.choice(
@@ -108,7 +111,7 @@ def _dialogue_lost(rng: random.Random, a: str, b: str) -> tuple[list[str], str, 
 
 
 def _dialogue_late(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
-    place, minutes = rng.choice(V.PLACES), rng.choice(["5", "10", "15", "20", "30"])
+    place, minutes = rng.choice(vocabulary.PLACES), rng.choice(["5", "10", "15", "20", "30"])
     lines = [
         f"{a}: " + rng.choice(["I am running late, sorry.", "Traffic is terrible today."]),
         f"{b}: " + rng.choice(["How late?", "No worries. How long?"]),
@@ -119,8 +122,8 @@ def _dialogue_late(rng: random.Random, a: str, b: str) -> tuple[list[str], str, 
 
 
 def _dialogue_party(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
-    day = rng.choice(V.DAYS)
-    food = rng.choice(V.TOPICS["food"]).removeprefix("the ")
+    day = rng.choice(vocabulary.DAYS)
+    food = rng.choice(vocabulary.TOPICS["food"]).removeprefix("the ")
     lines = [
         f"{a}: "
         + rng.choice(
@@ -153,7 +156,7 @@ DIALOGUES: tuple[Callable[[random.Random, str, str], tuple[list[str], str, str]]
 def dialogue_rows(n: int, rng: random.Random, prefix: str) -> list[dict[str, str]]:
     rows = []
     for i in range(n):
-        a, b = rng.sample(V.NAMES, 2)
+        a, b = rng.sample(vocabulary.NAMES, 2)
         lines, summary, topic = rng.choice(DIALOGUES)(rng, a, b)
         rows.append(
             {
@@ -168,7 +171,11 @@ def dialogue_rows(n: int, rng: random.Random, prefix: str) -> list[dict[str, str
 
 # ----- Alpaca-style instructions -------------------------------------------------------------
 
-NOUNS = V.REVIEWED_THINGS + V.ITEMS + tuple(w for ws in V.CATEGORIES.values() for w in ws)
+NOUNS = (
+    vocabulary.REVIEWED_THINGS
+    + vocabulary.ITEMS
+    + tuple(w for ws in vocabulary.CATEGORIES.values() for w in ws)
+)
 
 
 def _plural(noun: str) -> str:
@@ -212,17 +219,17 @@ def _instruction(rng: random.Random) -> dict[str, str]:
             "output": _plural(noun),
         }
     if kind == 3:
-        country = rng.choice(sorted(V.CAPITALS))
+        country = rng.choice(sorted(vocabulary.CAPITALS))
         return {
             "instruction": f"What is the capital of {country}? Answer in a full sentence.",
             "input": "",
-            "output": f"The capital of {country} is {V.CAPITALS[country]}.",
+            "output": f"The capital of {country} is {vocabulary.CAPITALS[country]}.",
         }
-    word = rng.choice(sorted(V.ANTONYMS))
+    word = rng.choice(sorted(vocabulary.ANTONYMS))
     return {
         "instruction": f"What is the opposite of {word}? Answer in a full sentence.",
         "input": "",
-        "output": f"The opposite of {word} is {V.ANTONYMS[word]}.",
+        "output": f"The opposite of {word} is {vocabulary.ANTONYMS[word]}.",
     }
 
 
@@ -233,12 +240,12 @@ def instruction_rows(n: int, rng: random.Random) -> list[dict[str, str]]:
 # ----- preferences ---------------------------------------------------------------------------
 
 
-def full_sentence(example: T.Example, answer: str | None = None) -> str:
+def full_sentence(example: tasks.Example, answer: str | None = None) -> str:
     """The answer to a core-task example written as a full sentence (the preferred style)."""
     answer = example.target if answer is None else answer
     prompt = example.prompt
     if example.task == "capital":
-        country = next(c for c in V.CAPITALS if c in prompt)
+        country = next(c for c in vocabulary.CAPITALS if c in prompt)
         return f"The capital of {country} is {answer}."
     if example.task == "antonym":
         return f"The opposite is {answer}."
@@ -251,20 +258,20 @@ def full_sentence(example: T.Example, answer: str | None = None) -> str:
     return f"The review is {answer}."
 
 
-def _wrong_answer(example: T.Example, rng: random.Random) -> str:
+def _wrong_answer(example: tasks.Example, rng: random.Random) -> str:
     """Another answer of the same kind that is not the right one."""
     pool = {
-        "capital": list(V.CAPITALS.values()),
-        "antonym": [w for pair in V.ANTONYMS.items() for w in pair],
+        "capital": list(vocabulary.CAPITALS.values()),
+        "antonym": [w for pair in vocabulary.ANTONYMS.items() for w in pair],
         "add": [str(i) for i in range(19)],
-        "name": list(V.NAMES),
-        "category": list(V.CATEGORIES),
+        "name": list(vocabulary.NAMES),
+        "category": list(vocabulary.CATEGORIES),
         "sentiment": ["positive", "negative"],
     }[example.task]
     return rng.choice([w for w in pool if w != example.target])
 
 
-def preference_rows(examples: Iterable[T.Example], rng: random.Random) -> list[dict[str, str]]:
+def preference_rows(examples: Iterable[tasks.Example], rng: random.Random) -> list[dict[str, str]]:
     rows = []
     for example in examples:
         chosen = full_sentence(example)
@@ -303,13 +310,13 @@ def generate(
     out["preferences"] = {}
     for split, n in SIZES["preferences"].items():
         # preference prompts come from the tasks' train / test splits, so they stay disjoint
-        source = T.mixture(
-            "train" if split == "train" else "test", n // len(T.CORE_TASKS) + 1, seed
+        source = tasks.mixture(
+            "train" if split == "train" else "test", n // len(tasks.CORE_TASKS) + 1, seed
         )
         out["preferences"][split] = preference_rows(source[:n], rng)
     if extra_pairs:
         n = EXTRA_PREFERENCE_PAIRS
-        source = T.mixture("train", n // len(T.CORE_TASKS) + 1, seed + 1)[:n]
+        source = tasks.mixture("train", n // len(tasks.CORE_TASKS) + 1, seed + 1)[:n]
         extra = preference_rows(source, random.Random(f"preferences-extra/{seed}"))
         out["preferences"]["train"] += extra
     return out

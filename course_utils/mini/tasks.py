@@ -14,16 +14,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import vocabulary as V
+from ..core.examples import Example
+from . import vocabulary
 
 SPLITS = ("train", "validation", "test")
-
-
-@dataclass(frozen=True)
-class Example:
-    task: str
-    prompt: str
-    target: str
 
 
 @dataclass(frozen=True)
@@ -55,9 +49,9 @@ def split_of(prompt: str) -> str:
 
 def _review(rng: random.Random) -> tuple[str, bool]:
     positive = rng.random() < 0.5
-    words = V.POSITIVE_WORDS if positive else V.NEGATIVE_WORDS
+    words = vocabulary.POSITIVE_WORDS if positive else vocabulary.NEGATIVE_WORDS
     adj, adj2 = rng.sample(words, 2)
-    thing = rng.choice(V.REVIEWED_THINGS)
+    thing = rng.choice(vocabulary.REVIEWED_THINGS)
     shape = rng.choice(
         (
             "The {t} was {a}.",
@@ -81,7 +75,7 @@ def _draw_sentiment_binary(rng: random.Random) -> tuple[dict[str, str], str]:
 
 
 def _draw_name(rng: random.Random) -> tuple[dict[str, str], str]:
-    name = rng.choice(V.NAMES)
+    name = rng.choice(vocabulary.NAMES)
     shape = rng.choice(
         (
             "{n} bought a {i} at {p}.",
@@ -93,7 +87,10 @@ def _draw_name(rng: random.Random) -> tuple[dict[str, str], str]:
         )
     )
     sentence = shape.format(
-        n=name, i=rng.choice(V.ITEMS), p=rng.choice(V.PLACES), d=rng.choice(V.DAYS)
+        n=name,
+        i=rng.choice(vocabulary.ITEMS),
+        p=rng.choice(vocabulary.PLACES),
+        d=rng.choice(vocabulary.DAYS),
     )
     return {"sentence": sentence}, name
 
@@ -104,19 +101,21 @@ def _draw_add(rng: random.Random) -> tuple[dict[str, str], str]:
 
 
 def _draw_category(rng: random.Random) -> tuple[dict[str, str], str]:
-    category, *others = rng.sample(sorted(V.CATEGORIES), 3)
-    word = rng.choice(V.CATEGORIES[category])
+    category, *others = rng.sample(sorted(vocabulary.CATEGORIES), 3)
+    word = rng.choice(vocabulary.CATEGORIES[category])
     options = [category, *others]
     rng.shuffle(options)
     return {"word": word, "options": ", ".join(options[:-1]) + " or " + options[-1]}, category
 
 
 def _draw_capital(rng: random.Random) -> tuple[dict[str, str], str]:
-    country = rng.choice(sorted(V.CAPITALS))
-    return {"country": country}, V.CAPITALS[country]
+    country = rng.choice(sorted(vocabulary.CAPITALS))
+    return {"country": country}, vocabulary.CAPITALS[country]
 
 
-_ANTONYM_PAIRS = sorted(V.ANTONYMS.items()) + sorted((b, a) for a, b in V.ANTONYMS.items())
+_ANTONYM_PAIRS = sorted(vocabulary.ANTONYMS.items()) + sorted(
+    (b, a) for a, b in vocabulary.ANTONYMS.items()
+)
 
 
 def _draw_antonym(rng: random.Random) -> tuple[dict[str, str], str]:
@@ -129,19 +128,19 @@ def _draw_copy(rng: random.Random) -> tuple[dict[str, str], str]:
     lines = []
     for _ in range(rng.choice((1, 2))):
         slots, _ = _draw_name(rng)
-        lines.append(f"{rng.choice(V.NAMES)}: {slots['sentence']}")
+        lines.append(f"{rng.choice(vocabulary.NAMES)}: {slots['sentence']}")
     text = "\n".join(lines)
     return {"text": text}, text
 
 
 def _draw_kind(rng: random.Random) -> tuple[dict[str, str], str]:
-    category = rng.choice(sorted(V.CATEGORIES))
-    return {"word": rng.choice(V.CATEGORIES[category])}, category
+    category = rng.choice(sorted(vocabulary.CATEGORIES))
+    return {"word": rng.choice(vocabulary.CATEGORIES[category])}, category
 
 
 def _draw_topic(rng: random.Random) -> tuple[dict[str, str], str]:
-    topic = rng.choice(sorted(V.TOPICS))
-    thing = rng.choice(V.TOPICS[topic])
+    topic = rng.choice(sorted(vocabulary.TOPICS))
+    thing = rng.choice(vocabulary.TOPICS[topic])
     shape = rng.choice(
         (
             "{n} talked about {w} all evening.",
@@ -151,7 +150,10 @@ def _draw_topic(rng: random.Random) -> tuple[dict[str, str], str]:
         )
     )
     sentence = shape.format(
-        n=rng.choice(V.NAMES), w=thing, d=rng.choice(V.DAYS), p=rng.choice(V.PLACES)
+        n=rng.choice(vocabulary.NAMES),
+        w=thing,
+        d=rng.choice(vocabulary.DAYS),
+        p=rng.choice(vocabulary.PLACES),
     )
     return {"sentence": sentence[0].upper() + sentence[1:]}, topic
 

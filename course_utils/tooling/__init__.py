@@ -1,18 +1,18 @@
-"""The machinery that runs the course; the lessons are one level up.
+"""The machinery that runs the course: the top layer, above the lessons and the core.
 
 session          setup(): the one call after a notebook's parameters cell
 params           parameter rules and their error messages
 catalog          what each notebook takes, downloads and needs
 parameters_cell  the notebooks' parameters cells, kept in step with the catalogue
 profiles         t4 / mini / auto: device and number format
-hub              offline switches and reachability of the Hugging Face Hub
 standins         local stand-ins for the Hub (the t4 stand-in test)
 results          record() the numbers a notebook teaches
 figures          save_figure() where the runner collects figures
-progress         trainer progress bars that suit executed notebooks
 runner           execute notebooks with papermill; executed copies and a summary
 cli              python -m course_utils run | build-mini | build-data | badges | params
 badges           Colab badges and the Colab set-up cell
 env_check        the checks notebook 00 runs
-paths            where the course keeps its files
+launch           the scripts' plumbing: arguments, checks, checkpoints, saving
+lesson_cells     the notebooks' "# @save" cells and their modules, kept equal
+colab_install    the Colab install (standard library only, run by path)
 """

@@ -208,7 +208,7 @@ def _colab_runtime(args: argparse.Namespace) -> int:
 
 
 def _memory_table(args: argparse.Namespace) -> int:
-    from ..launch import memory_table
+    from ..memory import memory_table
 
     print(memory_table(args.rank))
     return 0
@@ -238,8 +238,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _build_data(args: argparse.Namespace) -> int:
+    from ..core import paths
     from ..mini.corpora import write_all
-    from . import paths
 
     for path in write_all(args.out if args.out is not None else paths.data_dir()):
         print(f"wrote {path}")
@@ -247,7 +247,7 @@ def _build_data(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace) -> int:
-    from . import paths
+    from ..core import paths
     from .parameters_cell import rewrite_notebooks
 
     changed = rewrite_notebooks(paths.course_notebooks(), check_only=args.check)

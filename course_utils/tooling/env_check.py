@@ -8,7 +8,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-from . import paths
+from ..core import paths
 from .profiles import resolve_profile
 
 # import name -> distribution name
@@ -117,7 +117,7 @@ def mini_model_checks(load: bool) -> list[Check]:
         return checks
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from ..evaluation import generate_answers
+    from ..core.evaluation import generate_answers
 
     question, answer = "What is the capital of France?", "Paris"
     for folder, auto in ((SEQ2SEQ_DIR, AutoModelForSeq2SeqLM), (DECODER_DIR, AutoModelForCausalLM)):

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from ..core import paths
 
 SAVE_RE = re.compile(r"^# @save (course_utils/[\w/]+\.py)[ \t]*$")
 

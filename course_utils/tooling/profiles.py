@@ -14,66 +14,15 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
 
-from . import standins
+from ..core import hub
+from ..core.profiles import MINI, T4_CAPABILITY, Profile, gpu_dtype
 from .params import ParameterError
 
 PROFILE_NAMES = ("auto", "t4", "mini")
 # Mini runs pin the thread count: the same thread count gives bit-identical training on one
 # machine, while 1 vs 2 threads drift measurably. Override with COURSE_THREADS.
 DEFAULT_MINI_THREADS = 2
-#: A Colab T4 (Turing): compute capability 7.5, no bfloat16 in hardware.
-T4_CAPABILITY = (7, 5)
-#: Model families whose released checkpoints overflow in float16 (trained in bfloat16).
-FP16_UNSAFE_MODEL_TYPES = frozenset({"t5", "mt5", "umt5", "longt5"})
-
-
-@dataclass(frozen=True)
-class Profile:
-    """The resolved profile: where to run and in which number format."""
-
-    name: str  # "t4" or "mini"
-    device: str  # "cuda" or "cpu"
-    dtype: str  # "float16", "bfloat16" or "float32": the compute dtype for training
-    gradient_checkpointing: bool  # saves GPU memory; only slows a CPU down
-    offline: bool
-    accelerator: str  # GPU name, or "CPU only"
-
-    @property
-    def fp16(self) -> bool:
-        return self.dtype == "float16"
-
-    @property
-    def bf16(self) -> bool:
-        return self.dtype == "bfloat16"
-
-    @property
-    def torch_dtype(self):
-        import torch
-
-        return getattr(torch, self.dtype)
-
-    def trainer_precision(self, model_type: str) -> dict[str, bool]:
-        """``fp16`` / ``bf16`` flags for a Trainer config: the profile's, with two exceptions.
-
-        T5 and FLAN-T5 were pretrained in bfloat16. In float16 (largest number 65,504) their
-        feed-forward activations overflow to inf and the loss becomes NaN, so where the GPU has
-        no bfloat16 (a T4) a T5 model trains in float32. And a CPU (the stand-in test) trains
-        in float32 whatever the profile chose.
-        """
-        if self.device == "cpu" or (self.fp16 and model_type in FP16_UNSAFE_MODEL_TYPES):
-            return {"fp16": False, "bf16": False}
-        return {"fp16": self.fp16, "bf16": self.bf16}
-
-
-def gpu_dtype(capability: tuple[int, int]) -> str:
-    """The training dtype for a GPU of this compute capability: bf16 from Ampere (8.0) on.
-
-    Decided from the capability, not ``torch.cuda.is_bf16_supported()``, which can answer True
-    on a T4 (bf16 emulated in software, many times slower).
-    """
-    return "bfloat16" if tuple(capability) >= (8, 0) else "float16"
 
 
 def cuda_available() -> bool:
@@ -91,10 +40,10 @@ def _t4_profile() -> Profile:
             device="cuda",
             dtype=gpu_dtype(torch.cuda.get_device_capability(0)),
             gradient_checkpointing=True,
-            offline=standins.enabled(),
+            offline=hub.stand_ins(),
             accelerator=torch.cuda.get_device_name(0),
         )
-    if standins.enabled():
+    if hub.stand_ins():
         return Profile(
             name="t4",
             device="cpu",
@@ -107,16 +56,6 @@ def _t4_profile() -> Profile:
         "PROFILE = 't4' is not allowed on this machine: it needs a CUDA GPU and none "
         "was found. Use 'mini' (CPU, offline) or 'auto'."
     )
-
-
-MINI = Profile(
-    name="mini",
-    device="cpu",
-    dtype="float32",
-    gradient_checkpointing=False,
-    offline=True,
-    accelerator="CPU only",
-)
 
 
 def resolve_profile(requested: str) -> Profile:

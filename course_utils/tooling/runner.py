@@ -27,10 +27,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import catalog, paths, standins
+from ..core import paths
+from ..core.hub import OFFLINE_VARIABLES
+from . import catalog, standins
 from .catalog import spec_or_none
 from .figures import FIGURES_ENV
-from .hub import OFFLINE_VARIABLES
 from .profiles import resolve_profile
 from .results import RESULTS_ENV
 

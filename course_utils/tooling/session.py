@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import catalog, hub, standins
+from ..core import hub
+from . import catalog, standins
 from .params import MINI_PREFIX, Param, ParameterError, check_all, looks_like_hub_id
 from .profiles import Profile, mini_threads, resolve_profile, seed_everything
 
@@ -69,7 +70,7 @@ def _model_source(name: str, value: str, profile: Profile) -> str:
         return standins.mini_model_path(value)
     if not looks_like_hub_id(value):
         return value
-    if standins.enabled():
+    if hub.stand_ins():
         return standins.model_path(name, value)
     if profile.offline and not hub.is_cached(value):
         raise ParameterError(
@@ -115,10 +116,12 @@ def setup(notebook: str, namespace: Mapping[str, Any]) -> Session:
         import torch
 
         torch.set_num_threads(mini_threads())
-    if spec.uses_mini_models and (profile.name == "mini" or standins.enabled()):
+    if spec.uses_mini_models and (profile.name == "mini" or hub.stand_ins()):
         from ..mini.build import ensure_built
 
         ensure_built()
+    if hub.stand_ins():
+        standins.write_missing()  # a notebook run by hand in the stand-in test
     seed_everything(seed)
     session = Session(notebook=spec.stem, profile=profile, seed=seed, params=values)
     print(session.describe())

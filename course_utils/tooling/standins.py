@@ -26,16 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import catalog, paths
-from .hub import env_flag
+from ..core import hub, paths
+from . import catalog
 from .params import MINI_PREFIX, ParameterError
 
-ENV = "COURSE_STAND_INS"
-
-
-def enabled() -> bool:
-    """Whether this process runs the t4 stand-in test (``COURSE_STAND_INS=1``)."""
-    return env_flag(ENV)
+ENV = hub.STAND_INS_ENV
 
 
 def mini_model_path(reference: str) -> str:
@@ -162,25 +157,25 @@ def _emotion(folder: Path) -> None:
 
 
 #: Hub dataset id -> (stand-in name, writer of its local copy).
-DATASETS: dict[str, tuple[str, Callable[[Path], None]]] = {
-    "knkarthick/dialogsum": ("dialogsum", _dialogsum),
-    "yahma/alpaca-cleaned": ("alpaca-cleaned", _alpaca_cleaned),
-    "trl-lib/ultrafeedback_binarized": ("ultrafeedback_binarized", _ultrafeedback),
-    "dair-ai/emotion": ("emotion", _emotion),
+#: Each Hub dataset with a stand-in, and the function that writes its local copy into
+#: ``paths.stand_in_dataset_dir(repo_id)``.
+DATASETS: dict[str, Callable[[Path], None]] = {
+    "knkarthick/dialogsum": _dialogsum,
+    "yahma/alpaca-cleaned": _alpaca_cleaned,
+    "trl-lib/ultrafeedback_binarized": _ultrafeedback,
+    "dair-ai/emotion": _emotion,
 }
 
 
-def write_dataset(repo_id: str, out_dir: Path | None = None) -> Path:
+def write_dataset(repo_id: str) -> Path:
     """(Re)write the local copy of the Hub dataset ``repo_id``; returns its folder."""
     if repo_id not in DATASETS:
         raise KeyError(f"no stand-in for the Hub dataset {repo_id!r}; known: {', '.join(DATASETS)}")
-    name, writer = DATASETS[repo_id]
-    out_dir = out_dir or paths.stand_ins_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_dir))
+    target = paths.stand_in_dataset_dir(repo_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        writer(staging)
-        target = out_dir / name
+        DATASETS[repo_id](staging)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)
@@ -189,12 +184,13 @@ def write_dataset(repo_id: str, out_dir: Path | None = None) -> Path:
     return target
 
 
-def dataset_path(repo_id: str) -> str:
-    """The folder that stands in for the Hub dataset ``repo_id`` (written if missing)."""
-    folder = paths.stand_ins_dir() / DATASETS[repo_id][0] if repo_id in DATASETS else None
-    if folder is None or not folder.is_dir():
-        folder = write_dataset(repo_id)
-    return str(folder)
+def write_missing() -> list[Path]:
+    """Write the stand-ins not written yet (a notebook run by hand in the stand-in test)."""
+    return [
+        write_dataset(repo_id)
+        for repo_id in DATASETS
+        if not paths.stand_in_dataset_dir(repo_id).is_dir()
+    ]
 
 
 def prepare() -> list[Path]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .tooling import paths
+from . import paths
 
 
 def trainable_parameters(model: nn.Module) -> int:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .tooling.params import MINI_PREFIX, looks_like_hub_id
+from .params import MINI_PREFIX, looks_like_hub_id
 
 MINI_DECODER = MINI_PREFIX + "mini-decoder"
 
@@ -114,7 +114,7 @@ def parse(argument_class: type, argv: list[str] | None = None):
 
 def profile_for(args: RunArguments):
     """The course profile the script runs in (``mini``: CPU, float32, offline)."""
-    from .tooling import profiles
+    from . import profiles
 
     return profiles.MINI if args.profile == "mini" else profiles.resolve_profile("t4")
 
@@ -124,8 +124,8 @@ def model_source(args: RunArguments) -> str:
     in the offline mini profile, stops here."""
     value = args.model
     if value.startswith(MINI_PREFIX):
-        from .mini.build import ensure_built
-        from .tooling import standins
+        from ..mini.build import ensure_built
+        from . import standins
 
         ensure_built()
         return standins.mini_model_path(value)
@@ -162,7 +162,7 @@ def load_rows(args: RunArguments, course_name: str, columns: tuple[str, ...]) ->
     folder; every row must have ``columns``."""
     from datasets import load_dataset
 
-    from . import data
+    from .. import data
 
     value = args.dataset or course_name
     if value in data.SOURCES:
@@ -196,7 +196,7 @@ def last_checkpoint(output_dir: str) -> str | None:
 def trainer_arguments(config_class, args: RunArguments, **settings):
     """The recipe's TRL arguments (``recipes.trainer_arguments``) with checkpoints every
     ``save_steps``, progress bars on, and the script's logging interval."""
-    from .recipes import trainer_arguments as recipe_arguments
+    from ..recipes import trainer_arguments as recipe_arguments
 
     return recipe_arguments(
         config_class,
@@ -265,70 +265,3 @@ def train_and_save(trainer, args: RunArguments, recipe: str) -> dict[str, Any] |
     staging.rmdir()
     end_process_group()
     return metrics
-
-
-# ----- which model fits which set-up (the README's "Beyond one GPU" table) --------------------
-
-#: Hardware set-ups: (number of GPUs sharing the training state, GB of memory per GPU). One GPU
-#: also stands for data parallel (DDP), where every GPU holds the whole state.
-SETUPS = {
-    "one T4 (15 GB)": (1, 15),
-    "one 24 GB GPU": (1, 24),
-    "one 80 GB GPU": (1, 80),
-    "8 × 80 GB, FSDP / ZeRO-3": (8, 80),
-}
-#: Share of a GPU's memory the estimate may use; the rest is left for activations and CUDA.
-HEADROOM = 0.8
-_METHODS = {
-    "full": "full fine-tuning, mixed precision",
-    "LoRA": "LoRA, 16-bit base",
-    "QLoRA": "QLoRA, NF4 base",
-}
-
-
-def _llama_shaped(hidden: int, layers: int, intermediate: int, kv_heads: int):
-    """A Llama-style model of the given shape on the meta device (heads of 128 dimensions)."""
-    from transformers import AutoModelForCausalLM, MistralConfig
-
-    config = MistralConfig(
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        intermediate_size=intermediate,
-        num_attention_heads=hidden // 128,
-        num_key_value_heads=kv_heads,
-        vocab_size=32000,
-        tie_word_embeddings=False,
-    )
-    import torch
-
-    with torch.device("meta"):
-        return AutoModelForCausalLM.from_config(config)
-
-
-def memory_table(rank: int = 16) -> str:
-    """A Markdown table from notebook 05's estimator: for Mistral-7B and Llama-2-13B- and
-    70B-shaped models, the training memory of full fine-tuning, LoRA (rank ``rank`` on the seven
-    projections) and QLoRA, and, for each set-up, the first of the three (in that order) whose
-    share per GPU fits in ``HEADROOM`` of its memory. Full sharding (FSDP, ZeRO-3) divides
-    weights, gradients and optimizer states by the GPU count; QLoRA is counted on one GPU only."""
-    from . import counting, lora, memory, qlora
-
-    models = {
-        "Mistral-7B": counting.meta_model(counting.shipped_config("mistral-7b")),
-        "13B (Llama-2-13B shape)": _llama_shaped(5120, 40, 13824, 40),
-        "70B (Llama-2-70B shape)": _llama_shaped(8192, 80, 28672, 8),
-    }
-    head = ["model", "parameters", *(f"{m}, GB" for m in _METHODS), *SETUPS]
-    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |"]
-    for name, model in models.items():
-        adapters = lora.lora_parameters(model.config, qlora.SEVEN_PROJECTIONS, rank)
-        plans = memory.budgets(model, adapters)
-        totals = {m: plans[key].total / memory.GB for m, key in _METHODS.items()}
-        cells = [name, f"{counting.total_parameters(model) / 1e9:.1f} B"]
-        cells += [f"{totals[m]:.0f}" if totals[m] >= 10 else f"{totals[m]:.1f}" for m in _METHODS]
-        for gpus, gb in SETUPS.values():
-            usable = [m for m in _METHODS if gpus == 1 or m != "QLoRA"]
-            fitting = [m for m in usable if totals[m] / gpus <= HEADROOM * gb]
-            cells.append(fitting[0] if fitting else "none")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""The Hugging Face Hub as the course sees it: offline switches, reachability, the local cache.
+"""The Hugging Face Hub as the course sees it: offline switches, the stand-in switch,
+reachability, the local cache.
 
 Without network, a Hub call retries for 20 to 50 s before failing; with the offline variables
 set it fails in under a second. The ``mini`` profile always sets them.
@@ -18,6 +19,15 @@ _TRUE = {"1", "on", "yes", "true"}
 def env_flag(name: str) -> bool:
     """Whether the environment variable ``name`` is set to a true value (1, on, yes, true)."""
     return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+#: Set by the runner for the t4 stand-in test (``run --profile t4 --stand-ins``).
+STAND_INS_ENV = "COURSE_STAND_INS"
+
+
+def stand_ins() -> bool:
+    """Whether this process runs the t4 stand-in test: the one place the switch is read."""
+    return env_flag(STAND_INS_ENV)
 
 
 def offline() -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .mini.tasks import Example
+from .examples import Example
 
 
 def seq2seq_batch(tokenizer, examples: Sequence[Example], max_length: int = 128) -> dict:

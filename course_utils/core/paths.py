@@ -41,3 +41,9 @@ def course_notebooks(folder: Path | None = None) -> list[Path]:
 def stand_ins_dir() -> Path:
     """Where the t4 stand-in test keeps its local copies of Hub datasets (a build cache)."""
     return models_dir() / "hub-stand-ins"
+
+
+def stand_in_dataset_dir(repo_id: str) -> Path:
+    """The local copy of the Hub dataset ``repo_id`` ("owner/name") in the stand-in test:
+    ``stand_ins_dir()/name``, written by ``tooling.standins``."""
+    return stand_ins_dir() / repo_id.rsplit("/", 1)[-1]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .mini.tasks import Example
+from .examples import Example
 
 
 @dataclass(frozen=True)
