@@ -250,25 +250,29 @@ def training_arguments(
     warmup_share: float = 0.1,
     logging_steps: int | None = None,
 ) -> Any:
-    """``Seq2SeqTrainingArguments`` for one run: a fixed number of optimizer ``steps``, linear
-    warm-up over ``warmup_share`` of them then linear decay, no checkpoints, no trackers."""
+    """``Seq2SeqTrainingArguments`` for one run (``recipes.trainer_arguments`` with this recipe's
+    settings): a fixed number of optimizer ``steps``, linear warm-up over ``warmup_share`` of
+    them then linear decay, weight decay 0.01, plain AdamW, no checkpoints, no trackers, and
+    the profile's number format for this model type (T5 trains in float32 on a T4)."""
     from transformers import Seq2SeqTrainingArguments
 
-    return Seq2SeqTrainingArguments(
+    from .recipes import trainer_arguments
+
+    return trainer_arguments(
+        Seq2SeqTrainingArguments,
+        profile,
         # Nothing is written there: no checkpoints (save_strategy="no") and no trackers.
         output_dir=output_dir or str(Path(tempfile.gettempdir()) / "course-trainer-output"),
-        max_steps=steps,
-        per_device_train_batch_size=batch_size,
+        steps=steps,
+        batch_size=batch_size,
+        accumulation=1,
         learning_rate=learning_rate,
+        warmup=math.ceil(warmup_share * steps),
+        seed=seed,
         weight_decay=0.01,
-        warmup_steps=math.ceil(warmup_share * steps),
         lr_scheduler_type="linear",
         optim="adamw_torch",
         logging_steps=logging_steps or max(1, steps // 20),
-        save_strategy="no",
-        report_to=[],
-        seed=seed,
-        use_cpu=profile.device == "cpu",
         gradient_checkpointing=profile.gradient_checkpointing,
         dataloader_num_workers=0,
         **profile.trainer_precision(model_type),

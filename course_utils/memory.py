@@ -141,7 +141,7 @@ def memory_table(rank: int = 16) -> str:
     projections) and QLoRA, and, for each set-up, the first of the three (in that order) whose
     share per GPU fits in ``HEADROOM`` of its memory. Full sharding (FSDP, ZeRO-3) divides
     weights, gradients and optimizer states by the GPU count; QLoRA is counted on one GPU only."""
-    from . import lora, qlora
+    from . import lora, recipes
     from .core import counting
 
     models = {
@@ -152,7 +152,7 @@ def memory_table(rank: int = 16) -> str:
     head = ["model", "parameters", *(f"{m}, GB" for m in _METHODS), *SETUPS]
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |"]
     for name, model in models.items():
-        adapters = lora.lora_parameters(model.config, qlora.SEVEN_PROJECTIONS, rank)
+        adapters = lora.lora_parameters(model.config, recipes.SEVEN_PROJECTIONS, rank)
         plans = budgets(model, adapters)
         totals = {m: plans[key].total / GB for m, key in _METHODS.items()}
         cells = [name, f"{counting.total_parameters(model) / 1e9:.1f} B"]

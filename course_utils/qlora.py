@@ -21,9 +21,6 @@ UNSLOTH_T4 = {"minutes": 9.0, "peak_gb": 5.84}
 #: Unsloth's pre-quantized (NF4) Mistral-7B v0.3: notebook 05's t4 model, notebook 06's option.
 UNSLOTH_MISTRAL = "unsloth/mistral-7b-v0.3-bnb-4bit"
 
-#: The seven projections of a Llama/Mistral block: attention (q, k, v, o) and the gated MLP.
-SEVEN_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
 _HEADER = (
     "Below is an instruction that describes a task{paired}. "
     "Write a response that appropriately completes the request.\n\n"
@@ -79,18 +76,6 @@ def respond(model, tokenizer, rows: Sequence[dict], chat: bool, max_new_tokens: 
     return generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, chat=chat)
 
 
-def sft_arguments(profile, *, max_length: int, **settings):
-    """TRL ``SFTConfig`` for the recipe (``recipes.trainer_arguments``: 16-bit, paged 8-bit
-    AdamW and checkpointing on a GPU; float32 and plain AdamW on a CPU). Keyword ``settings``
-    are those of ``trainer_arguments`` plus any override (Unsloth's recipe:
-    ``optim="adamw_8bit"``, its own checkpointing)."""
-    from trl import SFTConfig
-
-    from .recipes import trainer_arguments
-
-    return trainer_arguments(SFTConfig, profile, max_length=max_length, **settings)
-
-
 def quantization_config(compute_dtype: torch.dtype = torch.float32):
     """NF4 weights, double quantization, computation in ``compute_dtype`` (float32 on a CPU,
     where bfloat16 arithmetic is many times slower; 16 bits on a GPU)."""
@@ -121,20 +106,6 @@ def load_in_4bit(path: str, compute_dtype: torch.dtype = torch.float32):
         if isinstance(module, bnb.nn.Linear4bit) and hasattr(module, "support_avx512bf16_for_cpu"):
             module.support_avx512bf16_for_cpu = False
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-
-
-def lora_config(rank: int = 16, alpha: float = 16, dropout: float = 0.0, targets=SEVEN_PROJECTIONS):
-    """The QLoRA recipe's adapter: every projection of every block."""
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=rank,
-        lora_alpha=alpha,
-        lora_dropout=dropout,
-        target_modules=list(targets),
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
 
 
 def keep_trainables_in_float32(model) -> int:

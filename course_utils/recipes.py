@@ -1,8 +1,11 @@
-"""TRL trainer arguments for the course's recipes (SFT, DPO, reward model), on a GPU or a CPU.
+"""The course's training recipes: trainer arguments on a GPU or a CPU, and the LoRA adapter.
 
-One place decides what differs between the two (notebooks 05 and 06): on a GPU, 16-bit mixed
-precision, 8-bit paged AdamW and gradient checkpointing; on a CPU, float32, plain AdamW and no
-checkpointing (TRL's defaults, bf16 and checkpointing, make CPU steps several times slower).
+``trainer_arguments`` is the one builder of trainer arguments (TRL's ``SFTConfig``, ``DPOConfig``,
+``RewardConfig``, and transformers' ``Seq2SeqTrainingArguments``). It decides what differs
+between the two kinds of machine: on a GPU, 16-bit mixed precision, 8-bit paged AdamW and
+gradient checkpointing; on a CPU, float32, plain AdamW and no checkpointing (TRL's defaults,
+bf16 and checkpointing, make CPU steps several times slower). Each recipe overrides what it
+needs. ``lora_config`` is the adapter of notebooks 05 and 06 and of the scripts.
 """
 
 from __future__ import annotations
@@ -43,3 +46,21 @@ def trainer_arguments(
         seed=seed,
     )
     return config_class(**(settings | overrides))
+
+
+#: The seven projections of a Llama/Mistral block: attention (q, k, v, o) and the gated MLP.
+SEVEN_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def lora_config(rank: int = 16, alpha: float = 16, dropout: float = 0.0, targets=SEVEN_PROJECTIONS):
+    """The SFT and DPO recipes' adapter (QLoRA's): every projection of every block."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(targets),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils import preference, qlora
+from course_utils import preference, recipes
 from course_utils.tooling import launch
 
 LOSS_TYPES = ("sigmoid", "ipo", "hinge")
@@ -85,9 +85,14 @@ def main(argv: list[str] | None = None) -> dict | None:
         model=model,
         processing_class=tokenizer,
         train_dataset=Dataset.from_dict(preference.pair_columns(rows, chat)),
-        peft_config=qlora.lora_config(args.lora_rank, args.lora_alpha),
-        args=launch.trainer_arguments(
-            DPOConfig, args, beta=args.beta, loss_type=losses, loss_weights=weights
+        peft_config=recipes.lora_config(args.lora_rank, args.lora_alpha),
+        args=recipes.trainer_arguments(
+            DPOConfig,
+            launch.profile_for(args),
+            **launch.run_settings(args),
+            beta=args.beta,
+            loss_type=losses,
+            loss_weights=weights,
         ),
     )
     metrics = launch.train_and_save(trainer, args, "dpo")

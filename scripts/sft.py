@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils import qlora
+from course_utils import qlora, recipes
 from course_utils.tooling import launch
 
 
@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> dict | None:
         model=model,
         processing_class=tokenizer,
         train_dataset=Dataset.from_dict(qlora.training_rows(rows, chat)),
-        peft_config=qlora.lora_config(args.lora_rank, args.lora_alpha),
-        args=launch.trainer_arguments(SFTConfig, args),
+        peft_config=recipes.lora_config(args.lora_rank, args.lora_alpha),
+        args=recipes.trainer_arguments(
+            SFTConfig, launch.profile_for(args), **launch.run_settings(args)
+        ),
     )
     if args.quantize:
         qlora.keep_trainables_in_float32(trainer.model)

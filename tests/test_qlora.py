@@ -7,7 +7,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from course_utils import qlora
+from course_utils import qlora, recipes
 from course_utils.core.evaluation import generate_answers
 
 
@@ -39,7 +39,7 @@ def test_four_bit_model_learns_after_an_evaluation(mini_report, tmp_path):
     pytest.importorskip("bitsandbytes")
     import bitsandbytes as bnb
     from transformers import AutoTokenizer
-    from trl import SFTTrainer
+    from trl import SFTConfig, SFTTrainer
 
     from course_utils.core import paths
     from course_utils.mini.build import DECODER_DIR
@@ -64,8 +64,9 @@ def test_four_bit_model_learns_after_an_evaluation(mini_report, tmp_path):
         model=model,
         processing_class=tokenizer,
         train_dataset=Dataset.from_dict(rows),
-        peft_config=qlora.lora_config(rank=4, alpha=8),
-        args=qlora.sft_arguments(
+        peft_config=recipes.lora_config(rank=4, alpha=8),
+        args=recipes.trainer_arguments(
+            SFTConfig,
             MINI,
             output_dir=str(tmp_path),
             steps=20,
@@ -97,7 +98,11 @@ def test_sft_arguments_on_a_cpu_and_overrides(tmp_path):
         max_length=64,
         seed=0,
     )
-    args = qlora.sft_arguments(MINI, **common)
+    from trl import SFTConfig
+
+    args = recipes.trainer_arguments(SFTConfig, MINI, **common)
     assert args.use_cpu and not args.bf16 and not args.fp16 and not args.gradient_checkpointing
     assert args.gradient_accumulation_steps == 2 and args.max_length == 64
-    assert qlora.sft_arguments(MINI, **common, weight_decay=0.01).weight_decay == 0.01
+    assert (
+        recipes.trainer_arguments(SFTConfig, MINI, **common, weight_decay=0.01).weight_decay == 0.01
+    )

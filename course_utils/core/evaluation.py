@@ -22,20 +22,10 @@ class Reply:
     ended: bool
 
 
-def generate_answers(
-    model,
-    tokenizer,
-    prompts: Sequence[str],
-    max_new_tokens: int = 12,
-    batch_size: int = 128,
-    max_input_tokens: int | None = None,
-    chat: bool = True,
-) -> list[str]:
-    """Greedy answers to ``prompts``, in the order given (``generate_replies``' texts)."""
-    replies = generate_replies(
-        model, tokenizer, prompts, max_new_tokens, batch_size, max_input_tokens, chat
-    )
-    return [r.text for r in replies]
+def generate_answers(model, tokenizer, prompts: Sequence[str], **settings) -> list[str]:
+    """Greedy answers to ``prompts``, in the order given: ``generate_replies``' texts, with the
+    same settings (``max_new_tokens``, ``batch_size``, ``max_input_tokens``, ``chat``)."""
+    return [reply.text for reply in generate_replies(model, tokenizer, prompts, **settings)]
 
 
 @torch.no_grad()

@@ -193,14 +193,10 @@ def last_checkpoint(output_dir: str) -> str | None:
     return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
 
 
-def trainer_arguments(config_class, args: RunArguments, **settings):
-    """The recipe's TRL arguments (``recipes.trainer_arguments``) with checkpoints every
-    ``save_steps``, progress bars on, and the script's logging interval."""
-    from ..recipes import trainer_arguments as recipe_arguments
-
-    return recipe_arguments(
-        config_class,
-        profile_for(args),
+def run_settings(args: RunArguments) -> dict[str, Any]:
+    """The script's settings for ``recipes.trainer_arguments``: its sizes, checkpoints every
+    ``save_steps``, progress bars on, its logging interval."""
+    return dict(
         output_dir=args.output_dir,
         steps=args.max_steps,
         batch_size=args.per_device_batch_size,
@@ -213,7 +209,6 @@ def trainer_arguments(config_class, args: RunArguments, **settings):
         save_steps=args.save_steps,
         logging_steps=args.logging_steps,
         disable_tqdm=False,
-        **settings,
     )
 
 
