@@ -3,15 +3,16 @@
 Each notebook and the modules it teaches from (a ``# @save`` cell of the notebook is the one
 source of the functions it writes out; ``python -m course_utils lessons --check`` compares):
     00 set-up check        tooling.env_check
-    01 forgetting          forgetting (L2-SP, replay, the experiment), training (the step)
+    01 forgetting          forgetting (L2-SP, replay, Mitigations), training (the step)
     02 instruction tuning  instruction_tuning (templates, Seq2SeqTrainer), rouge (ROUGE-N/L)
-    03 prompt tuning       soft_prompts (SoftPrompt, bottleneck adapter), peft_family
-    04 LoRA                lora (LoRALinear, counting by formula), peft_family
+    03 prompt tuning       soft_prompts (SoftPrompt, bottleneck adapter), peft_family (Methods)
+    04 LoRA                lora (LoRALinear, counting by formula), peft_family (Methods)
     05 QLoRA               quantization (absmax, zero-point, NF4), memory (budgets), qlora
     06 DPO                 preference (Bradley-Terry, DPO), recipes (TRL arguments)
 
 Shared by the lessons:
     training            a small explicit PyTorch training loop and its label-masked step
+    experiment          the one harness of notebooks 01, 03, 04: train a copy one way, measure
     evaluation          greedy generation and exact match
     counting            parameter counts, models on the meta device
     data                the bundled datasets (mini) and their Hub counterparts (t4)

@@ -12,15 +12,15 @@ import copy
 import random
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .core.counting import trainable_parameters
-from .core.evaluation import accuracy_by_task, generate_answers
+from .core.evaluation import generate_answers
 from .core.examples import Example
-from .core.training import sample_batches, train, training_step
+from .core.experiment import Experiment, Outcome
+from .core.training import sample_batches
 
 
 def replay_batches(
@@ -74,89 +74,6 @@ def saved_megabytes(model) -> float:
         return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) / 1e6
 
 
-@dataclass
-class Evaluator:
-    """Old-task and new-task exact match on fixed held-out examples."""
-
-    tokenizer: object
-    old_sets: dict[str, list[Example]]
-    new_set: list[Example]
-
-    def __call__(self, model) -> dict[str, float]:
-        scores = accuracy_by_task(model, self.tokenizer, {**self.old_sets, "new": self.new_set})
-        new = scores.pop("new")
-        return {"old": sum(scores.values()) / len(scores), "new": new, **scores}
-
-
-@dataclass
-class MethodResult:
-    """One fine-tuning method: its curve over steps and its final scores."""
-
-    name: str
-    trainable: int
-    seconds: float  # training alone, without the evaluations along the way
-    curve: list[tuple[int, dict[str, float]]] = field(default_factory=list)
-    model: object = None
-
-    @property
-    def final(self) -> dict[str, float]:
-        return self.curve[-1][1]
-
-
-def run_method(
-    name: str,
-    base_model,
-    tokenizer,
-    evaluator: Evaluator,
-    batches: Iterator[Sequence[Example]],
-    steps: int,
-    lr: float,
-    lora: dict | None = None,
-    l2sp_strength: float = 0.0,
-    eval_every: int = 0,
-    seed: int = 0,
-    penalty: Callable = l2sp_penalty,
-    step_function: Callable = training_step,
-) -> MethodResult:
-    """Fine-tune a fresh copy of ``base_model`` one way and evaluate it.
-
-    ``eval_every`` > 0 evaluates at step 0, every ``eval_every`` steps and at the end (a curve);
-    0 evaluates once, at the end. ``seed`` sets the adapter's random initialisation (the data
-    order is the ``batches``' own seed). ``penalty`` and ``step_function`` are this package's
-    L2-SP and training step, or a notebook's own versions of them.
-    """
-    torch.manual_seed(seed)
-    model = copy.deepcopy(base_model)
-    if lora is not None:
-        model = with_peft_lora(model, **lora)
-    extra = None
-    if l2sp_strength:
-        anchor = snapshot(model)
-
-        def extra(m):
-            return penalty(m, anchor, l2sp_strength)
-
-    log = train(
-        model,
-        tokenizer,
-        batches,
-        steps=steps,
-        lr=lr,
-        extra_loss=extra,
-        evaluate=lambda step: evaluator(model),
-        eval_every=eval_every,
-        step_function=step_function,
-    )
-    curve = log.evaluations if eval_every else [(steps, evaluator(model))]
-    return MethodResult(
-        name=name,
-        trainable=trainable_parameters(model),
-        seconds=log.seconds,
-        curve=curve,
-        model=model,
-    )
-
-
 @dataclass(frozen=True)
 class Recipe:
     """One way of fine-tuning on the new task: full or LoRA, at a learning rate, with or
@@ -183,62 +100,43 @@ class Recipe:
 
 
 @dataclass
-class Experiment:
-    """Everything a notebook's runs share: the base model, the evaluation, the data and the
-    budget. ``run`` trains one recipe at one seed, and remembers it, so a sweep that meets a
-    recipe already run (at that seed) reuses the result instead of training it again.
-    ``penalty`` and ``step_function`` are the L2-SP penalty and the training step every run
-    uses: this package's, or a notebook's own."""
+class Mitigations:
+    """Notebook 01's recipes run on one ``Experiment``: ``old_pool`` is what replay mixes back
+    in, ``penalty`` the L2-SP term (this package's, or a notebook's own). A recipe already run
+    at a seed is reused."""
 
-    base_model: object
-    tokenizer: object
-    evaluator: Evaluator
-    new_pool: Sequence[Example]
+    experiment: Experiment
     old_pool: Sequence[Example]
-    steps: int
-    batch_size: int
     penalty: Callable = l2sp_penalty
-    step_function: Callable = training_step
-    done: dict = field(default_factory=dict)
 
     def batches(self, recipe: Recipe, seed: int) -> Iterator[list[Example]]:
         """The recipe's training batches: the new task, with replayed old tasks if it asks."""
+        pool, size = self.experiment.new_pool, self.experiment.batch_size
         if recipe.replay_share:
-            return replay_batches(
-                self.new_pool, self.old_pool, self.batch_size, recipe.replay_share, seed
-            )
-        return sample_batches(self.new_pool, self.batch_size, seed)
+            return replay_batches(pool, self.old_pool, size, recipe.replay_share, seed)
+        return sample_batches(pool, size, seed)
 
-    def run(self, name: str, recipe: Recipe, seed: int = 0, eval_every: int = 0) -> MethodResult:
+    def run(self, name: str, recipe: Recipe, seed: int = 0, eval_every: int = 0) -> Outcome:
         """Fine-tune by ``recipe`` (a curve every ``eval_every`` steps, or only the end)."""
-        known = self.done.get((recipe, seed))
-        if known is not None and (len(known.curve) > 1 or not eval_every):
-            return known
-        result = run_method(
+
+        def prepare(base):
+            model = copy.deepcopy(base)
+            return with_peft_lora(model, **recipe.lora) if recipe.lora else model
+
+        def pull_towards_start(model):
+            anchor = snapshot(model)
+            return lambda m: self.penalty(m, anchor, recipe.l2sp_strength)
+
+        return self.experiment.run(
             name,
-            self.base_model,
-            self.tokenizer,
-            self.evaluator,
-            self.batches(recipe, seed),
-            self.steps,
             recipe.lr,
-            lora=recipe.lora,
-            l2sp_strength=recipe.l2sp_strength,
-            eval_every=eval_every,
+            prepare,
             seed=seed,
-            penalty=self.penalty,
-            step_function=self.step_function,
+            batches=self.batches(recipe, seed),
+            extra_loss_for=pull_towards_start if recipe.l2sp_strength else None,
+            eval_every=eval_every,
+            key=recipe,
         )
-        self.done[(recipe, seed)] = result
-        return result
-
-
-def mean_and_sd(values: Sequence[float]) -> tuple[float, float]:
-    """The mean and the sample standard deviation (0 for a single value)."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
 
 
 def knob_token(value: float) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,9 +29,9 @@ from torch import nn
 
 from . import lora, soft_prompts
 from .core import counting
-from .core.evaluation import accuracy_by_task, exact_match, generate_answers
+from .core.evaluation import exact_match, generate_answers
 from .core.examples import Example
-from .core.training import sample_batches, train
+from .core.experiment import Experiment, Outcome
 
 #: Each trained method and its family, in the order the notebook presents them.
 FAMILIES: dict[str, str] = {
@@ -49,6 +49,11 @@ METHODS = tuple(FAMILIES)
 #: Full fine-tuning, the reference the PEFT methods are compared with (every weight trains).
 FULL = "full"
 SELECTIVE_CHOICES = ("layer_norms", "last_decoder_block")
+
+
+def family(method: str) -> str:
+    """The family ``method`` belongs to (``FULL``: full fine-tuning)."""
+    return FAMILIES.get(method, "full fine-tuning")
 
 
 @dataclass(frozen=True)
@@ -304,95 +309,45 @@ def emotion_task(n_train: int, n_test: int, seed: int = 0) -> NewTask:
 
 
 @dataclass
-class Outcome:
-    """One method trained on the new task and measured."""
+class Methods:
+    """The PEFT family run on one ``Experiment``: each method attached to a fresh copy of the
+    base at ``settings``, trained, and measured with the method on and, unless
+    ``measure_removed`` is off, with it taken out again. ``adapter`` is the bottleneck adapter's
+    class: the course's or a notebook's own version of it. ``seed`` seeds each method's
+    initialisation and the order of the batches (``replace(methods, seed=1)`` for another)."""
 
-    method: str
-    family: str
-    trainable: int
-    total: int
-    seconds: float  # training alone
-    new: float  # new-task accuracy with the method on
-    old: float  # old-task accuracy with the method on
-    old_removed: float | None  # old tasks with the method removed (None: not measured, or
-    # not removable: selective and full fine-tuning)
-    losses: list[float] = field(repr=False, default_factory=list)  # training loss per step
-    start: torch.Tensor | None = field(repr=False, default=None)  # a soft prompt's first values
-    model: nn.Module = field(repr=False, default=None)
-
-
-@dataclass
-class Comparison:
-    """What every method shares: the base model, the data, the budget, the evaluation.
-
-    New-task quality is ``score(predictions, targets)``: exact match by default, ROUGE-1 for
-    summaries. Old-task accuracy is the mean exact match over ``old_tests``' tasks.
-    """
-
-    base: nn.Module
-    tokenizer: object
+    experiment: Experiment
     settings: Settings
-    train_pool: Sequence[Example]
-    new_test: list[Example]
-    old_tests: dict[str, list[Example]]
-    steps: int
-    batch_size: int
+    adapter: type[nn.Module] = soft_prompts.BottleneckAdapter
+    measure_removed: bool = True
     seed: int = 0
-    score: Callable[[list[str], list[str]], float] = exact_match
-    max_new_tokens: int = 12
-    max_source_tokens: int = 128
-    measure_removed: bool = True  # also measure the old tasks with the method removed
-    adapter: type[nn.Module] = soft_prompts.BottleneckAdapter  # or a notebook's own version
-
-    def old_accuracy(self, model: nn.Module) -> float:
-        scores = accuracy_by_task(model, self.tokenizer, self.old_tests)
-        return sum(scores.values()) / len(scores)
-
-    def new_accuracy(self, model: nn.Module) -> float:
-        answers = generate_answers(
-            model,
-            self.tokenizer,
-            [e.prompt for e in self.new_test],
-            max_new_tokens=self.max_new_tokens,
-            max_input_tokens=self.max_source_tokens,
-        )
-        return self.score(answers, [e.target for e in self.new_test])
 
     def run(self, method: str, lr: float, settings: Settings | None = None) -> Outcome:
         """Attach ``method`` to a fresh copy of the base, train it, measure it."""
-        torch.manual_seed(self.seed)
-        model = attach(method, self.base, settings or self.settings, self.adapter)
-        return self.fit(method, model, lr)
+        return self.fit(
+            method,
+            lambda base: attach(method, base, settings or self.settings, self.adapter),
+            lr,
+        )
 
-    def fit(self, method: str, model: nn.Module, lr: float) -> Outcome:
-        """Train ``model`` (the base with ``method`` attached) on the new task and measure it:
-        new and old tasks with the method on, old tasks with it removed."""
-        start = soft_prompt_vectors(model).clone() if method.startswith("prompt_tuning") else None
-        log = train(
-            model,
-            self.tokenizer,
-            sample_batches(self.train_pool, self.batch_size, self.seed),
-            steps=self.steps,
-            lr=lr,
-            max_length=self.max_source_tokens,
-        )
-        old_removed = None
+    def fit(self, method: str, prepare: Callable[[nn.Module], nn.Module], lr: float) -> Outcome:
+        """Train ``prepare(base)`` (a copy of the base with ``method`` attached, built your own
+        way) on the new task and measure it: both tasks with the method on, the old tasks with
+        it removed."""
+        starts = []
+
+        def prepared(base: nn.Module) -> nn.Module:
+            model = prepare(base)
+            if method.startswith("prompt_tuning"):
+                starts.append(soft_prompt_vectors(model).clone())
+            return model
+
+        outcome = self.experiment.run(method, lr, prepared, seed=self.seed)
+        outcome.start = starts[0] if starts else None
         if self.measure_removed and method not in ("selective", FULL):
-            with removed(method, model) as plain:
-                old_removed = self.old_accuracy(plain)
-        return Outcome(
-            method=method,
-            family=FAMILIES.get(method, "full fine-tuning"),
-            trainable=counting.trainable_parameters(model),
-            total=counting.total_parameters(model),
-            seconds=log.seconds,
-            new=self.new_accuracy(model),
-            old=self.old_accuracy(model),
-            old_removed=old_removed,
-            losses=log.losses,
-            start=start,
-            model=model,
-        )
+            with removed(method, outcome.model) as plain:
+                outcome.old_removed = self.experiment.evaluation.old(plain)
+        return outcome
 
 
 def hard_prompt_accuracy(

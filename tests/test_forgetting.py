@@ -6,6 +6,7 @@ import torch
 
 from course_utils import forgetting
 from course_utils.core import counting
+from course_utils.core.experiment import Evaluation, Experiment, mean_and_sd
 from course_utils.mini import tasks
 
 
@@ -47,37 +48,9 @@ def test_lora_trains_few_parameters_and_disabled_adapter_is_the_base(tiny_t5):
     assert (restored - before).abs().max().item() < 1e-5, (restored - before).abs().max()
 
 
-def test_run_method_counts_training_time_only(tiny_seq2seq, monkeypatch):
-    from course_utils.core import training
-
+def test_answers_table_and_adapter_size(tiny_seq2seq, tiny_t5):
     _, model, tokenizer = tiny_seq2seq
-    clock = [0.0]
-
-    def fake_clock() -> float:
-        clock[0] += 0.001  # every reading moves time on a little
-        return clock[0]
-
-    def slow_evaluator(m):
-        clock[0] += 100.0  # an evaluation "takes" 100 s
-        return {"old": 0.5, "new": 0.5}
-
-    monkeypatch.setattr(training.time, "perf_counter", fake_clock)
-    batches = forgetting.sample_batches(tasks.examples("sentiment_binary", "train", 8), 4, 0)
-    result = forgetting.run_method(
-        "full", model, tokenizer, slow_evaluator, batches, steps=2, lr=1e-3, eval_every=1
-    )
-    assert [step for step, _ in result.curve] == [0, 1, 2]
-    assert 0 < result.seconds < 1, "the three evaluations (300 s) are not training time"
-    assert result.trainable == sum(p.numel() for p in model.parameters())
-
-
-def test_evaluator_answers_table_and_adapter_size(tiny_seq2seq, tiny_t5):
-    _, model, tokenizer = tiny_seq2seq
-    old = {t: tasks.examples(t, "test", 3) for t in ("capital", "add")}
-    scores = forgetting.Evaluator(tokenizer, old, tasks.examples("topic", "test", 3))(model)
-    assert set(scores) == {"old", "new", "capital", "add"}
-    assert scores["old"] == (scores["capital"] + scores["add"]) / 2
-    prompts = [e.prompt for e in old["capital"]]
+    prompts = [e.prompt for e in tasks.examples("capital", "test", 3)]
     rows = forgetting.answers_table({"a": model, "b": model}, tokenizer, prompts)
     assert [r["prompt"] for r in rows] == prompts and all(r["a"] == r["b"] for r in rows)
     adapter = forgetting.with_peft_lora(tiny_t5, rank=2, alpha=4, targets=["q"])
@@ -93,31 +66,36 @@ def test_recipe_lora_settings():
     )
 
 
-def test_experiment_reuses_a_recipe_it_has_run(tiny_seq2seq):
+def test_mitigations_reuse_a_recipe_and_pull_l2sp_towards_the_start(tiny_seq2seq):
     _, model, tokenizer = tiny_seq2seq
-    evaluator = forgetting.Evaluator(
-        tokenizer, {"add": tasks.examples("add", "test", 2)}, tasks.examples("topic", "test", 2)
+    evaluation = Evaluation(
+        tokenizer, tasks.examples("topic", "test", 2), {"add": tasks.examples("add", "test", 2)}
     )
-    experiment = forgetting.Experiment(
-        model,
-        tokenizer,
-        evaluator,
-        tasks.examples("topic", "train", 8),
-        tasks.examples("add", "train", 8),
-        steps=2,
-        batch_size=4,
+    experiment = Experiment(
+        model, tokenizer, evaluation, tasks.examples("topic", "train", 8), steps=2, batch_size=4
     )
+    pulls = []
+
+    def penalty(m, anchor, strength):
+        pulls.append(strength)
+        return forgetting.l2sp_penalty(m, anchor, strength)
+
+    mitigations = forgetting.Mitigations(experiment, tasks.examples("add", "train", 8), penalty)
     recipe = forgetting.Recipe(1e-3, replay_share=0.5)
-    curve = experiment.run("replay", recipe, seed=0, eval_every=1)
-    assert len(curve.curve) == 3
-    assert experiment.run("again", recipe, seed=0) is curve  # reused, not retrained
-    other = experiment.run("seed 1", recipe, seed=1)
+    curve = mitigations.run("replay", recipe, seed=0, eval_every=1)
+    assert len(curve.curve) == 3 and not pulls
+    assert mitigations.run("again", recipe, seed=0) is curve  # reused, not retrained
+    other = mitigations.run("seed 1", recipe, seed=1)
     assert other is not curve and len(other.curve) == 1
+    mitigations.run("l2sp", forgetting.Recipe(1e-3, l2sp_strength=0.5))
+    assert pulls == [0.5, 0.5]  # the penalty joined both steps' loss
+    lora = mitigations.run("lora", forgetting.Recipe(1e-3, lora_rank=2, lora_alpha=4.0))
+    assert lora.trainable < 0.2 * lora.total
 
 
 def test_mean_sd_and_knob_names():
-    assert forgetting.mean_and_sd([1.0]) == (1.0, 0.0)
-    mean, sd = forgetting.mean_and_sd([1.0, 2.0, 3.0])
+    assert mean_and_sd([1.0]) == (1.0, 0.0)
+    mean, sd = mean_and_sd([1.0, 2.0, 3.0])
     assert mean == 2.0 and abs(sd - 1.0) < 1e-12
     assert [forgetting.knob_token(v) for v in (0.001, 3e-05, 8, 0.3)] == [
         "0p001",

@@ -1,9 +1,9 @@
 """The package's layers import one way: tooling > lessons > mini > core.
 
-core (examples, training, evaluation, counting, profiles, paths, hub, progress) imports nothing
-else of the course; mini (the mini world) imports the core; the lessons (one module per
-notebook concept, at the top of the package) import the core, the mini world and each other;
-tooling (runner, command line, catalogue, stand-ins, the scripts' plumbing) may import
+core (examples, training, evaluation, experiment, counting, profiles, paths, hub, progress)
+imports nothing else of the course; mini (the mini world) imports the core; the lessons (one
+module per notebook concept, at the top of the package) import the core, the mini world and
+each other; tooling (runner, command line, catalogue, stand-ins, the scripts' plumbing) may import
 everything. Every import counts, at module level or inside a function.
 """
 

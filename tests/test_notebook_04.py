@@ -53,9 +53,11 @@ def test_04_quality_grows_from_rank_1_to_the_best_rank_at_alpha_2r(results):
     assert max(diagonal.values()) - diagonal[1] >= 0.2
 
 
-def test_04_merged_outputs_equal_unmerged_ones(results):
+def test_04_merged_is_an_ordinary_model_with_the_adapted_outputs(results):
+    """Why merging costs no latency: what is left is the base architecture, nothing added. (The
+    measured latency ratio is a timing: reported, not asserted.)"""
+    assert results["merged_extra_parameters"] == 0 and results["merged_lora_modules_left"] == 0
     assert results["merged_max_rel_diff"] <= 1e-5  # float32 rounding, relative to the logits
-    assert results["latency_ratio_unmerged_to_merged"] > 0
 
 
 def test_04_each_adapter_answers_its_own_task(results):

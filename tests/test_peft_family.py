@@ -11,6 +11,7 @@ from transformers import AutoConfig
 
 from course_utils import peft_family as pf
 from course_utils.core import counting, paths
+from course_utils.core.experiment import Evaluation, Experiment
 
 IDS = torch.tensor([[5, 6, 7, 1], [8, 9, 1, 0]])
 MASK = (IDS != 0).long()
@@ -126,26 +127,21 @@ def test_mini_task_is_bare_text_with_digit_labels():
     assert all("{text}" in template for template in task.hard_prompts)
 
 
-def test_comparison_trains_and_measures_a_method(tiny_seq2seq):
+def test_methods_train_and_measure_a_method(tiny_seq2seq):
     from course_utils.mini import tasks
 
     folder, model, tokenizer = tiny_seq2seq
     task = pf.mini_task(n_train=16, n_test=4)
-    comparison = pf.Comparison(
-        model,
-        tokenizer,
-        pf.Settings(num_virtual_tokens=2),
-        train_pool=task.train,
-        new_test=task.test,
-        old_tests={"add": tasks.examples("add", "test", 3)},
-        steps=2,
-        batch_size=4,
-    )
-    outcome = comparison.run("lora", lr=1e-2)
+    evaluation = Evaluation(tokenizer, task.test, {"add": tasks.examples("add", "test", 3)})
+    experiment = Experiment(model, tokenizer, evaluation, task.train, steps=2, batch_size=4)
+    methods = pf.Methods(experiment, pf.Settings(num_virtual_tokens=2))
+    outcome = methods.run("lora", lr=1e-2)
     assert outcome.trainable == counting.trainable_parameters(outcome.model)
-    assert outcome.old_removed == comparison.old_accuracy(model)
-    assert 0.0 <= outcome.new <= 1.0 and outcome.seconds > 0
-    assert comparison.run("prompt_tuning_random", lr=0.1).start.shape == (2, model.config.d_model)
+    assert outcome.old_removed == evaluation.old(model)  # the adapter off: the base exactly
+    assert outcome.seconds > 0 and outcome.new == evaluation.new(outcome.model)
+    prompt = methods.run("prompt_tuning_random", lr=0.1)
+    assert prompt.start.shape == (2, model.config.d_model)
+    assert not torch.equal(prompt.start, pf.soft_prompt_vectors(prompt.model))  # it trained
 
 
 def test_full_fine_tuning_trains_every_weight_and_cannot_be_removed(square_t5):
@@ -157,23 +153,19 @@ def test_full_fine_tuning_trains_every_weight_and_cannot_be_removed(square_t5):
             pass
 
 
-def test_comparison_scores_with_the_given_metric_and_keeps_the_losses(tiny_seq2seq):
+def test_methods_score_with_the_given_metric_and_keeps_the_losses(tiny_seq2seq):
     from course_utils.mini import tasks
 
     folder, model, tokenizer = tiny_seq2seq
     task = pf.mini_task(n_train=16, n_test=4)
-    comparison = pf.Comparison(
-        model,
+    evaluation = Evaluation(
         tokenizer,
-        pf.Settings(lora_rank=2, lora_alpha=4, lora_rslora=True),
-        train_pool=task.train,
-        new_test=task.test,
-        old_tests={"add": tasks.examples("add", "test", 3)},
-        steps=3,
-        batch_size=4,
+        task.test,
+        {"add": tasks.examples("add", "test", 3)},
         score=lambda predictions, targets: 0.25,
-        measure_removed=False,
     )
-    outcome = comparison.run("lora", lr=1e-2)
+    experiment = Experiment(model, tokenizer, evaluation, task.train, steps=3, batch_size=4)
+    settings = pf.Settings(lora_rank=2, lora_alpha=4, lora_rslora=True)
+    outcome = pf.Methods(experiment, settings, measure_removed=False).run("lora", lr=1e-2)
     assert outcome.new == 0.25 and outcome.old_removed is None and len(outcome.losses) == 3
     assert outcome.model.peft_config["default"].use_rslora

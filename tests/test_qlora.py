@@ -50,8 +50,7 @@ def test_four_bit_model_learns_after_an_evaluation(mini_report, tmp_path):
     model = qlora.load_in_4bit(folder)
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
     prompts = [qlora.alpaca_prompt("Name a fruit."), qlora.alpaca_prompt("Name a colour.")]
-    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=3, chat=False)
-    assert len(answers) == 2  # an eval-mode forward pass
+    generate_answers(model, tokenizer, prompts, max_new_tokens=3, chat=False)  # eval mode
     repacked = [
         m
         for m in model.modules()

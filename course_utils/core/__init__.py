@@ -8,4 +8,5 @@ profiles    the resolved profile (device, number format) that lessons read
 paths       where the course keeps its files
 hub         the Hub's offline switches and the t4 stand-in switch
 progress    trainer progress bars that suit executed notebooks
+experiment  the harness of notebooks 01, 03 and 04: train a fresh copy one way, measure it
 """
