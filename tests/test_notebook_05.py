@@ -41,4 +41,10 @@ def test_05_qlora_learns_the_held_out_instructions(results):
 
 def test_05_four_bit_layers_are_a_third_of_float32_or_less(results):
     assert results["weight_mb_4bit"] < 0.35 * results["weight_mb_fp32"]
-    assert 0.0 <= results["acc_lora_fp32"] <= 1.0
+
+
+def test_05_four_bits_cost_little_accuracy_against_float32_lora(results):
+    """The same recipe on float32 weights: within 0.1 of QLoRA. Seeds 0, 1, 2 on an AMD EPYC
+    (2026-11-30): QLoRA 0.40 / 0.38 / 0.38, float32 LoRA 0.38 / 0.35 / 0.38."""
+    assert results["acc_lora_fp32"] >= results["acc_base"] + 0.3
+    assert abs(results["acc_qlora"] - results["acc_lora_fp32"]) <= 0.1
