@@ -139,6 +139,21 @@ class Mitigations:
         )
 
 
+def old_at_new(curve: Sequence[tuple[int, dict[str, float]]], target: float) -> float | None:
+    """Old-task accuracy at the moment a run's new-task accuracy first reached ``target``, read
+    off its evaluation ``curve`` (linear between the two evaluations around the crossing): how
+    much a method had kept when it had learned that much. None if it never got there."""
+    for (_, before), (_, after) in zip(curve, curve[1:], strict=False):
+        if after["new"] >= target:
+            if before["new"] >= target:
+                return before["old"]
+            share = (target - before["new"]) / (after["new"] - before["new"])
+            return before["old"] + share * (after["old"] - before["old"])
+    if curve and curve[0][1]["new"] >= target:
+        return curve[0][1]["old"]
+    return None
+
+
 def knob_token(value: float) -> str:
     """A sweep value as part of a recorded name: 0.001 -> "0p001", 3e-05 -> "3em05", 8 -> "8"."""
     return f"{value:g}".replace(".", "p").replace("-", "m")

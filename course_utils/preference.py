@@ -13,6 +13,7 @@ TRL's ``DPOTrainer`` on the same batch.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -86,16 +87,45 @@ def pair_columns(rows: Iterable[dict], chat: bool) -> dict[str, list]:
     }
 
 
-def chosen_as_sft(rows: Iterable[dict], chat: bool) -> dict[str, list]:
-    """The chosen answers as TRL prompt / completion columns: the data of the SFT stage that
-    every preference recipe starts from."""
-    rows = list(rows)
+def sft_columns(
+    rows: Iterable[dict], chat: bool, chosen_share: float = 1.0, seed: int = 0
+) -> dict[str, list]:
+    """The SFT stage's data as TRL prompt / completion columns: the chosen answer for a
+    ``chosen_share`` of the prompts (drawn with ``seed``) and the rejected one for the rest.
+
+    1.0 is the usual recipe, SFT on the chosen answers. Below 1 the data mixes better and worse
+    answers, as collected data often does: SFT imitates both, and which one is *preferred* is
+    left for the preference stage to teach."""
+    if not 0.0 <= chosen_share <= 1.0:
+        raise ValueError(f"chosen_share = {chosen_share!r}: a share from 0 to 1")
+    rng = random.Random(seed)
+    answers = [r["chosen"] if rng.random() < chosen_share else r["rejected"] for r in rows]
+    prompts = [r["prompt"] for r in rows]
     if not chat:
-        return {"prompt": [r["prompt"] for r in rows], "completion": [r["chosen"] for r in rows]}
+        return {"prompt": prompts, "completion": answers}
     return {
-        "prompt": [[{"role": "user", "content": r["prompt"]}] for r in rows],
-        "completion": [[{"role": "assistant", "content": r["chosen"]}] for r in rows],
+        "prompt": [[{"role": "user", "content": p}] for p in prompts],
+        "completion": [[{"role": "assistant", "content": a}] for a in answers],
     }
+
+
+def load_reward_model(path: str, pad_token_id: int):
+    """A reward model: the language model's backbone with a new one-number head on its last
+    token (``score``, randomly initialised). transformers' load report, which lists that head
+    as missing from the checkpoint, is what should happen and is not printed."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=1, dtype=torch.float32
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    model.config.pad_token_id = pad_token_id
+    return model
 
 
 def within_length(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from course_utils import forgetting
 from course_utils.core import counting
-from course_utils.core.experiment import Evaluation, Experiment, mean_and_sd
+from course_utils.core.experiment import Evaluation, Experiment
 from course_utils.mini import tasks
 
 
@@ -93,10 +94,7 @@ def test_mitigations_reuse_a_recipe_and_pull_l2sp_towards_the_start(tiny_seq2seq
     assert lora.trainable < 0.2 * lora.total
 
 
-def test_mean_sd_and_knob_names():
-    assert mean_and_sd([1.0]) == (1.0, 0.0)
-    mean, sd = mean_and_sd([1.0, 2.0, 3.0])
-    assert mean == 2.0 and abs(sd - 1.0) < 1e-12
+def test_knob_names():
     assert [forgetting.knob_token(v) for v in (0.001, 3e-05, 8, 0.3)] == [
         "0p001",
         "3em05",
@@ -104,3 +102,15 @@ def test_mean_sd_and_knob_names():
         "0p3",
     ]
     assert all(f"old_acc_lr{forgetting.knob_token(v)}".isidentifier() for v in (1e-4, 0.25, 64))
+
+
+def test_old_at_new_reads_the_curve_where_learning_reaches_the_target():
+    curve = [
+        (0, {"new": 0.5, "old": 1.0}),
+        (10, {"new": 0.7, "old": 0.8}),
+        (20, {"new": 0.9, "old": 0.4}),
+    ]
+    assert forgetting.old_at_new(curve, 0.8) == pytest.approx(0.6)  # halfway between 0.8 and 0.4
+    assert forgetting.old_at_new(curve, 0.7) == pytest.approx(0.8)
+    assert forgetting.old_at_new(curve, 0.4) == 1.0  # already there before training
+    assert forgetting.old_at_new(curve, 0.95) is None  # never learned that much

@@ -191,3 +191,20 @@ def test_every_prompt_has_one_answer(name):
             answers.setdefault(example.prompt, set()).add(example.target)
     ambiguous = {p: a for p, a in answers.items() if len(a) > 1}
     assert not ambiguous
+
+
+def test_the_fact_check_reads_every_summary_template_back():
+    lines = (paths.data_dir() / "dialogue_summaries" / "test.jsonl").read_text().splitlines()
+    for row in map(json.loads, lines):
+        assert corpora.wrong_facts(row["summary"], row["summary"]) == {}, row["summary"]
+    reference = "Farid cancels the plan with Walter on Monday because Farid is busy."
+    swapped = "Walter cancels the plan with Farid on Monday because Walter is tired."
+    assert set(corpora.wrong_facts(swapped, reference)) == {"a", "b", "a_again", "reason"}
+    met = "Al and Bo will meet at the park on Monday at 5 pm."
+    assert corpora.wrong_facts("Bo and Al will meet at the park on Monday at 5 pm.", met) == {}
+    assert corpora.wrong_facts("Al will lend Bo the pen on Monday.", met) == {
+        "kind": ("borrow", "meeting")
+    }
+    assert corpora.wrong_facts("a garbled summary", met) is None
+    with pytest.raises(ValueError, match="follows none of the summary templates"):
+        corpora.wrong_facts(met, "free text")

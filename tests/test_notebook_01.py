@@ -90,6 +90,16 @@ def test_the_adapter_is_small(r):
     assert r["adapter_mb"] < 0.1 * r["full_model_mb"]
 
 
+def test_the_matched_comparison_is_recorded_with_its_spread(r):
+    """Every headline recipe compared at one new-task accuracy, reached by every run."""
+    assert r["matched_new_acc"] >= r["new_acc_base"] + 0.3  # compared where the task was learned
+    for method in HEADLINE:
+        assert 0.0 <= r[f"old_acc_matched_{method}"] <= 1.0, method
+        assert 0.0 <= r[f"old_acc_matched_{method}_sd"] <= 0.5, method
+    # replay keeps rewarding the old tasks: it keeps more than full fine-tuning at matched learning
+    assert r["old_acc_matched_replay"] - r["old_acc_matched_full_ft"] >= 0.1
+
+
 def test_every_method_has_a_mean_and_a_spread(r):
     for method in HEADLINE:
         for key in ("old", "new"):

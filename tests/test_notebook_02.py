@@ -55,3 +55,10 @@ def test_02_more_training_data_scores_higher(results):
 
 def test_02_fine_tuned_summaries_rarely_invent_names_or_days(results):
     assert results["invented_share"] <= 0.10
+
+
+def test_02_the_fact_check_reads_most_summaries_against_their_known_facts(results):
+    r = results
+    assert 0.0 <= r["fact_error_share"] <= 1.0 - r["fact_unreadable_share"]
+    assert r["fact_unreadable_share"] <= 0.5  # most fine-tuned summaries follow a template
+    assert 0.0 <= r["few_shot_copied_share"] <= 1.0

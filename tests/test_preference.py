@@ -140,7 +140,7 @@ def test_the_sft_model_is_a_clean_start_for_dpo(tiny_decoder, tmp_path):
     sft = SFTTrainer(
         model=copy.deepcopy(model),
         processing_class=tokenizer,
-        train_dataset=Dataset.from_dict(preference.chosen_as_sft(rows, chat=True)),
+        train_dataset=Dataset.from_dict(preference.sft_columns(rows, chat=True)),
         peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
         args=SFTConfig(
             output_dir=str(tmp_path / "sft"),
@@ -217,3 +217,19 @@ def test_bundled_pairs_have_a_disjoint_test_split():
     test = [json.loads(line) for line in (folder / "test.jsonl").open()]
     assert len(train) == 1200 and len(test) == 100
     assert not {r["prompt"] for r in train} & {r["prompt"] for r in test}
+
+
+def test_sft_columns_mix_chosen_and_rejected_answers_by_share():
+    rows = [{"prompt": f"p{i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(400)]
+    plain = preference.sft_columns(rows, chat=False)
+    assert plain == {
+        "prompt": [r["prompt"] for r in rows],
+        "completion": [r["chosen"] for r in rows],
+    }
+    mixed = preference.sft_columns(rows, chat=False, chosen_share=0.5, seed=3)
+    good = sum(c.startswith("good") for c in mixed["completion"])
+    assert 150 < good < 250 and mixed == preference.sft_columns(rows, False, 0.5, seed=3)
+    chat = preference.sft_columns(rows[:1], chat=True, chosen_share=0.0)
+    assert chat["completion"] == [[{"role": "assistant", "content": "bad 0"}]]
+    with pytest.raises(ValueError, match="chosen_share = 1.5"):
+        preference.sft_columns(rows, chat=False, chosen_share=1.5)

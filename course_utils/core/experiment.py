@@ -152,11 +152,3 @@ class Experiment:
         if key is not None:
             self.done[(key, seed)] = outcome
         return outcome
-
-
-def mean_and_sd(values: Sequence[float]) -> tuple[float, float]:
-    """The mean and the sample standard deviation (0 for a single value)."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import string
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -29,6 +31,17 @@ SIZES = {
 EXTRA_PREFERENCE_PAIRS = 800
 
 # ----- dialogues -----------------------------------------------------------------------------
+
+#: Each kind of dialogue's one-sentence summary. The generator fills the slots in; the fact check
+#: (``summary_facts``) reads them back out of a model's summary, so the facts are known.
+SUMMARIES = {
+    "meeting": "{a} and {b} will meet at {place} on {day} at {time}.",
+    "cancel": "{a} cancels the plan with {b} on {day} because {a} is {reason}.",
+    "borrow": "{b} will lend {a} the {item} on {day}.",
+    "lost item": "{b} found the {item} that {a} lost at {place}.",
+    "late": "{a} will be {minutes} minutes late and {b} waits at {place}.",
+    "party": "{a} invites {b} to a birthday party on {day} and {b} will bring {food}.",
+}
 
 
 def _dialogue_meet(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
@@ -51,7 +64,7 @@ def _dialogue_meet(rng: random.Random, a: str, b: str) -> tuple[list[str], str, 
         f"{a}: " + rng.choice([f"Let's say {time}.", f"At {time}?", f"Is {time} ok?"]),
         f"{b}: " + rng.choice(["Great, see you there.", "Perfect.", "Deal, see you then."]),
     ]
-    return lines, f"{a} and {b} will meet at {place} on {day} at {time}.", "meeting"
+    return lines, SUMMARIES["meeting"].format(a=a, b=b, place=place, day=day, time=time), "meeting"
 
 
 def _dialogue_cancel(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
@@ -69,7 +82,7 @@ def _dialogue_cancel(rng: random.Random, a: str, b: str) -> tuple[list[str], str
         f"{a}: " + rng.choice([f"I am {reason}.", f"I am just {reason} this week."]),
         f"{b}: " + rng.choice(["No problem, another time.", "Ok, we will find a new day."]),
     ]
-    return lines, f"{a} cancels the plan with {b} on {day} because {a} is {reason}.", "cancel"
+    return lines, SUMMARIES["cancel"].format(a=a, b=b, day=day, reason=reason), "cancel"
 
 
 def _dialogue_borrow(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
@@ -88,7 +101,7 @@ def _dialogue_borrow(rng: random.Random, a: str, b: str) -> tuple[list[str], str
         f"{b}: "
         + rng.choice([f"Ok, I will bring it on {day}.", f"Fine, you will have it on {day}."]),
     ]
-    return lines, f"{b} will lend {a} the {item} on {day}.", "borrow"
+    return lines, SUMMARIES["borrow"].format(a=a, b=b, item=item, day=day), "borrow"
 
 
 def _dialogue_lost(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
@@ -107,7 +120,7 @@ def _dialogue_lost(rng: random.Random, a: str, b: str) -> tuple[list[str], str, 
         ),
         f"{a}: " + rng.choice(["That must be mine. Thank you!", "Really? What a relief."]),
     ]
-    return lines, f"{b} found the {item} that {a} lost at {place}.", "lost item"
+    return lines, SUMMARIES["lost item"].format(a=a, b=b, item=item, place=place), "lost item"
 
 
 def _dialogue_late(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
@@ -118,7 +131,7 @@ def _dialogue_late(rng: random.Random, a: str, b: str) -> tuple[list[str], str, 
         f"{a}: " + rng.choice([f"About {minutes} minutes.", f"I need {minutes} more minutes."]),
         f"{b}: " + rng.choice([f"Ok, I will wait at {place}.", f"Fine, I am at {place}."]),
     ]
-    return lines, f"{a} will be {minutes} minutes late and {b} waits at {place}.", "late"
+    return lines, SUMMARIES["late"].format(a=a, b=b, minutes=minutes, place=place), "late"
 
 
 def _dialogue_party(rng: random.Random, a: str, b: str) -> tuple[list[str], str, str]:
@@ -136,11 +149,49 @@ def _dialogue_party(rng: random.Random, a: str, b: str) -> tuple[list[str], str,
         + rng.choice(["I would love to! Should I bring anything?", "Yes! What can I bring?"]),
         f"{a}: " + rng.choice([f"Maybe some {food}.", f"Bring {food} if you like."]),
     ]
-    return (
-        lines,
-        f"{a} invites {b} to a birthday party on {day} and {b} will bring {food}.",
-        "party",
-    )
+    return lines, SUMMARIES["party"].format(a=a, b=b, day=day, food=food), "party"
+
+
+def _pattern(template: str) -> re.Pattern:
+    """A summary template as a regular expression; a slot met again gets its own group
+    (``a_again``), so that "X cancels ... because Y is busy" is read, not rejected."""
+    parts, seen = [], set()
+    for literal, slot, _, _ in string.Formatter().parse(template):
+        parts.append(re.escape(literal))
+        if slot:
+            parts.append(f"(?P<{slot}_again>.+?)" if slot in seen else f"(?P<{slot}>.+?)")
+            seen.add(slot)
+    return re.compile("".join(parts))
+
+
+_PATTERNS = {kind: _pattern(template) for kind, template in SUMMARIES.items()}
+
+
+def summary_facts(summary: str) -> dict[str, str] | None:
+    """The facts a summary states, read back with its kind's template: {"kind": "borrow",
+    "a": "Nico", "b": "Hana", ...}; None when it follows none of the templates."""
+    for kind, pattern in _PATTERNS.items():
+        match = pattern.fullmatch(summary.strip())
+        if match:
+            facts = {"kind": kind, **match.groupdict()}
+            if kind == "meeting":  # "A and B will meet" states the same as "B and A"
+                facts["a"], facts["b"] = sorted((facts["a"], facts["b"]))
+            return facts
+    return None
+
+
+def wrong_facts(summary: str, reference: str) -> dict[str, tuple[str, str]] | None:
+    """What ``summary`` gets wrong against the ``reference`` summary of the same dialogue:
+    {slot: (stated, true)}, empty when every fact is right; None when ``summary`` follows no
+    template, so its facts cannot be read (a garbled or free-form summary)."""
+    stated, true = summary_facts(summary), summary_facts(reference)
+    if true is None:
+        raise ValueError(f"reference = {reference!r} follows none of the summary templates")
+    if stated is None:
+        return None
+    if stated["kind"] != true["kind"]:
+        return {"kind": (stated["kind"], true["kind"])}
+    return {slot: (stated[slot], value) for slot, value in true.items() if stated[slot] != value}
 
 
 DIALOGUES: tuple[Callable[[random.Random, str, str], tuple[list[str], str, str]], ...] = (
