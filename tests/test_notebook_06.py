@@ -34,9 +34,10 @@ def test_06_reward_model_and_dpo_rank_held_out_pairs(results):
 
 def test_06_sft_on_mixed_data_leaves_dpo_something_to_teach(results):
     """SFT on half chosen, half rejected answers replies in the preferred form only part of the
-    time; DPO with the NLL term raises that share clearly and keeps the answers right. Seeds
-    0, 1, 2 on an AMD EPYC (2026-11-30, the notebook's recipe as a script): SFT 0.55 / 0.34 /
-    0.46, DPO + NLL 0.87 / 0.71 / 0.80; correct 0.76 / 0.75 / 0.70 -> 0.89 / 0.85 / 0.88."""
+    time; DPO with the NLL term raises that share clearly and keeps the answers right. The
+    notebook at seeds 0, 1, 2 on an AMD EPYC (2026-11-30): preferred form 0.55 / 0.34 / 0.46
+    after SFT, 0.87 / 0.71 / 0.80 after DPO + NLL; correct 0.76 / 0.75 / 0.70 -> 0.89 / 0.85 /
+    0.88."""
     r = results
     assert r["pref_form_rate_sft"] <= 0.7
     assert r["pref_form_rate_dpo_nll"] >= r["pref_form_rate_sft"] + 0.2
@@ -49,8 +50,8 @@ def test_06_the_nll_term_keeps_probability_on_the_chosen_answers(results):
 
 
 def test_06_a_larger_beta_keeps_the_policy_nearer_the_reference_at_every_seed(results):
-    """Measured ratios KL(beta 1) / KL(beta 0.01): 0.36 to 0.55 over seeds 0-3 of the DPO stage
-    (AMD EPYC, 2026-11-30)."""
+    """Measured ratios KL(beta 1) / KL(beta 0.01): 0.36 to 0.52 over the notebook at seeds 0-2
+    (two seeds of the DPO stage each; AMD EPYC, 2026-11-30)."""
     r = results
     seeds = sorted({k.rsplit("seed", 1)[1] for k in r if k.startswith("kl_beta1_seed")})
     assert len(seeds) >= 2
