@@ -358,14 +358,16 @@ _CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")
 
 
 def invented_names(prediction: str, source: str) -> list[str]:
-    """Capitalised words of ``prediction`` that occur in ``source`` in no case at all.
+    """Capitalised words of ``prediction`` that occur in ``source`` in no case at all, each
+    once, in order.
 
     A cheap detector of made-up names, places and days (a sentence-initial "The" is not
     flagged when "the" occurs in the source). ROUGE gives a summary with one wrong name
     almost full marks; this check does not.
     """
     source_words = {w.lower() for w in re.findall(r"[A-Za-z]+", source)}
-    return [w for w in _CAPITALISED.findall(prediction) if w.lower() not in source_words]
+    found = [w for w in _CAPITALISED.findall(prediction) if w.lower() not in source_words]
+    return list(dict.fromkeys(found))
 
 
 def one_line(text: str, max_chars: int | None = None) -> str:

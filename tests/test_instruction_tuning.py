@@ -159,6 +159,7 @@ def test_invented_names():
         "Monday",
     ]
     assert it.invented_names("What happened to Grace?", dialogue) == []  # "what" is there
+    assert it.invented_names("Umar meets Umar.", dialogue) == ["Umar"]  # each name once
     assert it.invented_names("#Person1# asks #Person2# for help.", "#Person1#: Help!") == []
 
 
