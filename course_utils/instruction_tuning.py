@@ -232,12 +232,6 @@ def subset_sizes(n_train: int, fractions: Sequence[float]) -> list[int]:
 # --------------------------------------------------------------------------------------------
 
 
-def ablation_steps(n_examples: int, batch_size: int, epochs: float) -> int:
-    """Optimizer steps for ``epochs`` passes over ``n_examples`` (at least one step), so that
-    every subset of a data-size ablation is seen the same number of times."""
-    return max(1, math.ceil(epochs * n_examples / batch_size))
-
-
 def training_arguments(
     profile: Profile,
     *,

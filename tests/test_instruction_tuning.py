@@ -216,12 +216,9 @@ def test_unique_dialogues_gathers_every_reference():
     assert it.unique_dialogues(rows, limit=2)["references"] == [["x1", "x2", "x3"], ["y1"]]
 
 
-def test_lead_and_ablation_steps():
+def test_lead():
     assert it.lead("A: hi\nB: hello\nA: bye") == "A: hi"
     assert it.lead("A: hi\nB: hello\nA: bye", lines=2) == "A: hi\nB: hello"
-    assert it.ablation_steps(24, 16, epochs=8) == 12
-    assert it.ablation_steps(240, 16, epochs=8) == 120
-    assert it.ablation_steps(1, 16, epochs=1) == 1
 
 
 def test_summary_examples_are_the_prompt_completion_pairs():
