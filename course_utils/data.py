@@ -69,12 +69,13 @@ def _load_bundled(source: Source):
     return load_dataset("json", data_files=files)
 
 
-def hub_dataset(repo_id: str, what: str, instead: str):
-    """``load_dataset(repo_id)``, or its local stand-in under the t4 stand-in test; a failure
-    says what the dataset is (``what``) and what to do without network (``instead``)."""
+def hub_dataset(repo_id: str, what: str, instead: str, config: str | None = None):
+    """``load_dataset(repo_id, config)``, or its local stand-in under the t4 stand-in test (a
+    configuration is a folder of the copy there, as on the Hub); a failure says what the dataset
+    is (``what``) and what to do without network (``instead``)."""
     from datasets import load_dataset
 
-    where = repo_id
+    where, options = repo_id, {"name": config} if config else {}
     if hub.stand_ins():
         where = str(paths.stand_in_dataset_dir(repo_id))
         if not Path(where).is_dir():
@@ -83,8 +84,9 @@ def hub_dataset(repo_id: str, what: str, instead: str):
                 "notebooks with `python -m course_utils run --profile t4 --stand-ins`, "
                 "which writes every copy first"
             )
+        options = {"data_dir": config} if config else {}
     try:
-        return load_dataset(where)
+        return load_dataset(where, **options)
     except Exception as error:  # the Hub raises many kinds of errors when unreachable
         raise RuntimeError(
             f"could not load {repo_id!r} ({what}) from the Hugging Face Hub: "

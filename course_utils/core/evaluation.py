@@ -37,8 +37,12 @@ def generate_replies(
     batch_size: int = 128,
     max_input_tokens: int | None = None,
     chat: bool = True,
+    samples: int = 1,
+    temperature: float = 1.0,
 ) -> list[Reply]:
-    """Greedy replies to ``prompts``, in the order given.
+    """Greedy replies to ``prompts``, in the order given; with ``samples`` > 1, that many replies
+    to each prompt drawn at ``temperature`` from the whole distribution (no top-k or top-p), the
+    first prompt's samples first.
 
     Decoders get the chat template's generation prompt (``chat=False``: the prompt is used as
     it is, e.g. an Alpaca template for a base model). Prompts are batched by length (less
@@ -48,7 +52,17 @@ def generate_replies(
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    replies: dict[int, Reply] = {}
+    replies: dict[tuple[int, int], Reply] = {}
+    if samples > 1:
+        decoding = dict(
+            do_sample=True,
+            temperature=temperature,
+            top_k=0,
+            top_p=1.0,
+            num_return_sequences=samples,
+        )
+    else:
+        decoding = dict(do_sample=False)
     saved_sides = tokenizer.truncation_side, tokenizer.padding_side
     tokenizer.truncation_side = "left"
     if not model.config.is_encoder_decoder:  # a decoder continues the prompt: pad on the left
@@ -75,8 +89,8 @@ def generate_replies(
             out = model.generate(
                 **enc,
                 max_new_tokens=max_new_tokens,
-                do_sample=False,
                 num_beams=1,
+                **decoding,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
             )
@@ -84,11 +98,12 @@ def generate_replies(
                 out = out[:, enc["input_ids"].shape[1] :]
             ended = (out == tokenizer.eos_token_id).any(dim=1).tolist()
             decoded = tokenizer.batch_decode(out, skip_special_tokens=True)
-            for i, text, stop in zip(chunk, decoded, ended, strict=True):
-                replies[i] = Reply(text.strip(), stop)
+            keys = [(i, j) for i in chunk for j in range(samples)]
+            for key, text, stop in zip(keys, decoded, ended, strict=True):
+                replies[key] = Reply(text.strip(), stop)
     finally:
         tokenizer.truncation_side, tokenizer.padding_side = saved_sides
-    return [replies[i] for i in range(len(prompts))]
+    return [replies[(i, j)] for i in range(len(prompts)) for j in range(samples)]
 
 
 def exact_match(predictions: Sequence[str], targets: Sequence[str]) -> float:

@@ -229,13 +229,13 @@ register(
             "MODEL": Param("model", mini=MINI_SEQ2SEQ, t4="google/flan-t5-base"),
             "TRAIN_STEPS": Param("int", 1, 20000, help="optimizer steps per run", mini=40, t4=200),
             "BATCH_SIZE": Param("int", 1, 256, help="examples per step", mini=32, t4=8),
-            "LEARNING_RATE": Param("float", 1e-6, 1.0, help="lr of the sweeps"),
+            "LEARNING_RATE": Param("float", 1e-6, 1.0, help="lr of the sweeps", mini=3e-3, t4=1e-3),
             "RANKS": Param(
                 "int_list",
                 1,
                 1024,
                 help="grid ranks r",
-                mini=[1, 2, 4, 16, 64],
+                mini=[1, 4, 16, 64],
                 t4=[4, 16, 64],
             ),
             "ALPHAS": Param(
@@ -243,11 +243,14 @@ register(
                 0.1,
                 4096,
                 help="grid alphas",
-                mini=[2.0, 4.0, 8.0, 32.0, 128.0],
+                mini=[4.0, 16.0, 64.0],
                 t4=[8.0, 32.0, 128.0],
             ),
             "FIXED_ALPHA": Param("float", 0.1, 4096, help="alpha of the alpha/r vs rsLoRA runs"),
             "TARGETS_RANK": Param("int", 1, 1024, help="rank of q,v in the targets comparison"),
+            "TARGETS_SEEDS": Param(
+                "int", 1, 10, help="seeds of the targets comparison", mini=3, t4=1
+            ),
             "LR_SWEEP": Param("float_list", 1e-6, 1.0, help="lrs of the lr x rank grid"),
             "LR_RANKS": Param("int_list", 1, 1024, help="ranks of the lr x rank grid"),
             "FULL_LR": Param("float", 1e-6, 1.0, help="lr of full fine-tuning"),
@@ -295,7 +298,7 @@ register(
         params={
             "MODEL": Param("model", mini=MINI_DECODER, t4="unsloth/mistral-7b-v0.3-bnb-4bit"),
             "USE_UNSLOTH": Param("bool", help="Unsloth's recipe when a GPU has it installed"),
-            "TRAIN_STEPS": Param("int", 1, 20000, help="optimizer steps", mini=600, t4=60),
+            "TRAIN_STEPS": Param("int", 1, 20000, help="optimizer steps", mini=300, t4=60),
             "BATCH_SIZE": Param("int", 1, 256, help="examples per device step", mini=16, t4=2),
             "GRAD_ACCUM": Param("int", 1, 64, help="steps accumulated per update", mini=1, t4=4),
             "LEARNING_RATE": Param("float", 1e-6, 1.0, help="peak lr", mini=5e-3, t4=2e-4),
@@ -304,6 +307,9 @@ register(
             "LORA_ALPHA": Param("float", 0.1, 1024, help="LoRA scales B·A by alpha / r"),
             "MAX_SEQ_LENGTH": Param("int", 32, 8192, help="tokens per example", mini=256, t4=2048),
             "EVAL_EXAMPLES": Param("int", 4, 5000, help="held-out instructions", mini=100, t4=50),
+            "SEEDS": Param(
+                "int", 1, 10, help="seeds of the QLoRA vs float32 comparison", mini=3, t4=1
+            ),
             "MAX_NEW_TOKENS": Param("int", 1, 1024, help="response tokens", mini=24, t4=128),
         },
         downloads=(
@@ -366,6 +372,54 @@ register(
             "BETA_SWEEP": [0.1, 1.0],
             "SWEEP_SEEDS": 1,
             "MAX_NEW_TOKENS": 8,
+        },
+    )
+)
+
+
+register(
+    NotebookSpec(
+        stem="07_grpo",
+        title="Reinforcement learning from rewards: GRPO from scratch, against TRL",
+        params={
+            "MODEL": Param("model", mini=MINI_DECODER, t4="Qwen/Qwen2.5-0.5B-Instruct"),
+            "TRAIN_STEPS": Param("int", 1, 20000, help="GRPO steps per run", mini=60, t4=250),
+            "PROMPTS_PER_STEP": Param("int", 1, 256, help="prompts per step", mini=4, t4=2),
+            "NUM_GENERATIONS": Param("int", 2, 64, help="completions per prompt (the group)"),
+            "LEARNING_RATE": Param("float", 1e-7, 1.0, help="lr", mini=1e-3, t4=1e-5),
+            "BETA": Param(
+                "float", 0.0, 10.0, help="weight of the KL penalty towards the reference"
+            ),
+            "EPSILON": Param("float", 0.01, 1.0, help="PPO's clip range"),
+            "LORA_RANK": Param("int", 1, 256, help="r of the adapter (alpha 2r)"),
+            "SEEDS": Param("int", 1, 10, help="seeds of the main run", mini=3, t4=1),
+            "GROUP_SIZES": Param(
+                "int_list", 2, 64, help="group sizes compared", mini=[2, 4, 16], t4=[4]
+            ),
+            "BETA_SWEEP": Param(
+                "float_list", 0.0, 10.0, help="betas compared with BETA", mini=[0.0, 0.5], t4=[0.0]
+            ),
+            "SWEEP_SEEDS": Param("int", 1, 10, help="seeds of each swept beta", mini=2, t4=1),
+            "PASS_K": Param("int", 2, 64, help="samples per prompt for pass@k"),
+            "EVAL_EXAMPLES": Param("int", 4, 5000, help="held-out prompts", mini=100, t4=100),
+            "MAX_COMPLETION_TOKENS": Param("int", 1, 4096, help="reply tokens", mini=8, t4=256),
+        },
+        downloads=(
+            Download("Qwen/Qwen2.5-0.5B-Instruct", "model", 1.0, MINI_DECODER),
+            Download("openai/gsm8k", "dataset", 0.005, "gsm8k"),
+        ),
+        t4_gpu_gb=8.0,
+        t4_minutes=30,
+        uses_mini_models=True,
+        stand_in={
+            "TRAIN_STEPS": 2,
+            "PROMPTS_PER_STEP": 2,
+            "NUM_GENERATIONS": 2,
+            "GROUP_SIZES": [2],
+            "BETA_SWEEP": [0.0],
+            "EVAL_EXAMPLES": 4,
+            "PASS_K": 2,
+            "MAX_COMPLETION_TOKENS": 8,
         },
     )
 )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -156,6 +157,28 @@ def _emotion(folder: Path) -> None:
         data.to_parquet(str(folder / "split" / f"{split}-00000-of-00001.parquet"))
 
 
+def _gsm8k(folder: Path) -> None:
+    """openai/gsm8k, configuration "main": main/train-00000-of-00001.parquet and
+    main/test-00000-of-00001.parquet with question and answer (strings); the answer is a worked
+    solution whose last line is '#### <number>'. Written from the mini world's sums."""
+    from datasets import Dataset
+
+    from ..mini import tasks
+
+    (folder / "main").mkdir()
+    for split, count in (("train", 64), ("test", 16)):
+        rows = tasks.examples("add", split if split == "test" else "train", count, seed=0)
+        questions, answers = [], []
+        for e in rows:
+            numbers = [int(n) for n in re.findall(r"\d+", e.prompt)]
+            questions.append(
+                f"Sam has {numbers[0]} apples and buys {numbers[1]} more. How many now?"
+            )
+            answers.append(f"{numbers[0]} + {numbers[1]} = {e.target}\n#### {e.target}")
+        data = Dataset.from_dict({"question": questions, "answer": answers})
+        data.to_parquet(str(folder / "main" / f"{split}-00000-of-00001.parquet"))
+
+
 #: Hub dataset id -> (stand-in name, writer of its local copy).
 #: Each Hub dataset with a stand-in, and the function that writes its local copy into
 #: ``paths.stand_in_dataset_dir(repo_id)``.
@@ -164,6 +187,7 @@ DATASETS: dict[str, Callable[[Path], None]] = {
     "yahma/alpaca-cleaned": _alpaca_cleaned,
     "trl-lib/ultrafeedback_binarized": _ultrafeedback,
     "dair-ai/emotion": _emotion,
+    "openai/gsm8k": _gsm8k,
 }
 
 

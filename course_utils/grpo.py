@@ -1,0 +1,300 @@
+"""Reinforcement learning from rewards: GRPO from scratch (notebook 07).
+
+GRPO (Shao et al., 2024, DeepSeekMath) samples a *group* of completions for each prompt, scores
+each with a reward function, and uses the group as its own baseline: a completion's advantage is
+its reward against the mean of its group's, divided by the group's spread. No value model is
+trained. The policy then takes PPO's clipped step on every completion token, optionally held near
+a reference model by a KL penalty. A test checks these functions against TRL's ``GRPOTrainer``
+on the same prompts, completions and rewards.
+
+The first four functions are notebook 07's lesson code (its ``# @save`` cells are their source).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+def group_advantages(rewards: torch.Tensor, group_size: int, scale: bool = True) -> torch.Tensor:
+    """Each completion's reward against its group's (the completions of the same prompt, which
+    sit next to each other): (r - group mean) / (group sd + 1e-4), or only r - group mean with
+    ``scale=False``. A group whose completions all scored the same gets 0: no signal."""
+    groups = rewards.reshape(-1, group_size).float()
+    centred = groups - groups.mean(dim=1, keepdim=True)
+    if scale:
+        centred = centred / (groups.std(dim=1, keepdim=True) + 1e-4)
+    return centred.flatten()
+
+
+def per_token_kl(logps: torch.Tensor, ref_logps: torch.Tensor) -> torch.Tensor:
+    """An estimate of KL(policy || reference) at each sampled token (Schulman's "k3"):
+    exp(d) - d - 1 with d = log pi_ref - log pi. Never negative, 0 where the two agree, and its
+    mean over tokens sampled from the policy is the KL divergence."""
+    delta = ref_logps - logps
+    return torch.exp(delta) - delta - 1
+
+
+def clipped_objective(
+    logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, epsilon: float
+) -> torch.Tensor:
+    """PPO's clipped surrogate at each token, to be maximised: min(ratio * A, clip(ratio, 1 - eps,
+    1 + eps) * A), ratio = pi / pi_old. Once a token's probability has moved more than eps in the
+    advantage's direction, the objective stops rewarding further moves."""
+    ratio = torch.exp(logps - old_logps)
+    advantage = advantages.unsqueeze(1)  # one per completion, shared by its tokens
+    return torch.min(ratio * advantage, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * advantage)
+
+
+def grpo_loss(
+    logps: torch.Tensor,
+    old_logps: torch.Tensor,
+    ref_logps: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    beta: float,
+    epsilon: float,
+) -> torch.Tensor:
+    """GRPO's loss as TRL computes it by default (``loss_type="dapo"``): per completion token,
+    minus the clipped objective plus beta times the KL estimate (weighted by the ratio, TRL's
+    correction for tokens sampled by pi_old), summed over every completion token of the batch
+    and divided by their number, so that a long completion does not weigh less per token."""
+    per_token = -clipped_objective(logps, old_logps, advantages, epsilon)
+    if beta:
+        ratio = torch.exp(logps - old_logps)
+        per_token = per_token + beta * per_token_kl(logps, ref_logps) * ratio
+    return (per_token * mask).sum() / mask.sum().clamp(min=1)
+
+
+# ----- around the lesson: log-probabilities, sampling, TRL's batches --------------------------
+
+
+def completion_logps(
+    model,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor,
+    completion_mask: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """log pi(token | everything before it) for each completion token, shape of
+    ``completion_ids``; logits divided by the sampling ``temperature``, as the sampler saw them."""
+    ids = torch.cat([prompt_ids, completion_ids], dim=1)
+    mask = torch.cat([prompt_mask, completion_mask], dim=1)
+    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+    width = completion_ids.size(1)
+    logits = logits[:, -width - 1 : -1].float() / temperature
+    return torch.log_softmax(logits, dim=-1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
+
+
+def no_signal_share(rewards: torch.Tensor, group_size: int) -> float:
+    """Share of groups whose completions all got the same reward (advantage 0 for every one)."""
+    groups = rewards.reshape(-1, group_size)
+    return (groups.max(dim=1).values == groups.min(dim=1).values).float().mean().item()
+
+
+def pass_at_k(correct: int, samples: int, k: int) -> float:
+    """The unbiased pass@k of Chen et al. (2021): the chance that at least one of k completions
+    drawn without replacement from ``samples``, of which ``correct`` are right, is right."""
+    if not 1 <= k <= samples:
+        raise ValueError(f"k = {k}: must be between 1 and the number of samples, {samples}")
+    if samples - correct < k:
+        return 1.0
+    miss = 1.0
+    for i in range(samples - correct + 1, samples + 1):
+        miss *= 1.0 - k / i
+    return 1.0 - miss
+
+
+def reply_texts(completions: Sequence) -> list[str]:
+    """TRL hands a reward function plain strings, or chat turns for conversational prompts."""
+    return [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+
+
+def terms_on_trl_batch(
+    trainer,
+    inputs: dict,
+    rewards: Callable[[list[str], list[dict]], list[float]],
+    rows: list[dict],
+    loss=grpo_loss,
+) -> dict[str, torch.Tensor]:
+    """The from-scratch loss (``loss``: this module's ``grpo_loss`` or a notebook's own) on a
+    batch that ``GRPOTrainer._generate_and_score_completions`` made for ``rows`` (each prompt
+    ``num_generations`` times in a row): the rewards recomputed from the decoded completions,
+    the advantages from them, the log-probabilities from the model (the sampling policy's from
+    ``inputs["old_per_token_logps"]`` where TRL keeps them, else the current ones, detached),
+    the reference's with the adapter switched off. Returns the rewards, advantages and loss,
+    differentiable with respect to the model."""
+    model = trainer.model
+    args = trainer.args
+    decode = trainer.processing_class.batch_decode
+    texts = decode(inputs["completion_ids"], skip_special_tokens=True)
+    reward = torch.tensor(rewards(texts, rows), dtype=torch.float32)
+    advantages = group_advantages(reward, args.num_generations)
+    tensors = (
+        inputs["prompt_ids"],
+        inputs["prompt_mask"],
+        inputs["completion_ids"],
+        inputs["completion_mask"],
+    )
+    logps = completion_logps(model, *tensors, temperature=args.temperature)
+    ref_logps = None
+    if args.beta:
+        with torch.no_grad(), model.disable_adapter():
+            ref_logps = completion_logps(model, *tensors, temperature=args.temperature)
+    old_logps = inputs.get("old_per_token_logps")
+    value = loss(
+        logps,
+        logps.detach() if old_logps is None else old_logps,
+        ref_logps,
+        advantages,
+        inputs["completion_mask"].float(),
+        args.beta,
+        args.epsilon,
+    )
+    return {"rewards": reward, "advantages": advantages, "loss": value}
+
+
+# ----- one GRPO run with TRL -------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One ``GRPOTrainer`` run: the trainer (its model is the trained policy, LoRA on the base),
+    TRL's logged metrics per logging step, and the training seconds."""
+
+    trainer: object
+    history: list[dict]
+    seconds: float
+
+    @property
+    def model(self):
+        return self.trainer.model
+
+    def series(self, key: str) -> tuple[list[int], list[float]]:
+        """Steps and values of one logged metric (``reward``, ``kl``, ``frac_reward_zero_std``,
+        ``completions/mean_length``...)."""
+        rows = [h for h in self.history if key in h]
+        return [h["step"] for h in rows], [float(h[key]) for h in rows]
+
+    def mean_of(self, key: str) -> float:
+        """A logged metric's mean over the run."""
+        values = self.series(key)[1]
+        return sum(values) / len(values) if values else float("nan")
+
+
+def train(
+    model_path: str,
+    tokenizer,
+    dataset,
+    reward_funcs,
+    profile,
+    *,
+    seed: int,
+    steps: int,
+    prompts_per_step: int,
+    group_size: int,
+    learning_rate: float,
+    beta: float,
+    epsilon: float,
+    max_completion_length: int,
+    lora_rank: int,
+    temperature: float = 1.0,
+    dtype=None,
+) -> Run:
+    """GRPO with TRL's ``GRPOTrainer`` on a fresh copy of ``model_path`` with a LoRA adapter on
+    every linear layer (alpha 2r; the adapter switched off is the reference): ``steps`` steps of
+    ``prompts_per_step`` prompts, ``group_size`` completions each. The course's trainer
+    arguments (float32 and no checkpointing on a CPU), logged every step."""
+    import tempfile
+
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+    from trl import GRPOConfig, GRPOTrainer
+
+    from . import recipes
+    from .core.progress import bar_only_progress
+
+    args = recipes.trainer_arguments(
+        GRPOConfig,
+        profile,
+        output_dir=tempfile.mkdtemp(),
+        steps=steps,
+        batch_size=prompts_per_step * group_size,
+        accumulation=1,
+        learning_rate=learning_rate,
+        warmup=0,
+        seed=seed,
+        num_generations=group_size,
+        beta=beta,
+        epsilon=epsilon,
+        max_completion_length=max_completion_length,
+        temperature=temperature,
+        logging_steps=1,
+    )
+    torch.manual_seed(seed)  # the adapter's start: peft builds it before the trainer seeds itself
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+    adapter = LoraConfig(
+        r=lora_rank,
+        lora_alpha=2 * lora_rank,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=adapter,
+    )
+    bar_only_progress(trainer)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    history = [h for h in trainer.state.log_history if "step" in h and "reward" in h]
+    return Run(trainer, history, seconds)
+
+
+@torch.no_grad()
+def kl_to_reference(model, tokenizer, prompts: Sequence[str], max_new_tokens: int) -> float:
+    """How far the policy has moved from the reference (its adapter switched off), measured on
+    its own replies to ``prompts`` (one sampled at temperature 1 each): the mean over the
+    replies of their summed per-token KL estimates (``per_token_kl``), an estimate of
+    KL(pi || pi_ref) per reply that is never negative."""
+    model.eval()
+    chats = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+        )
+        for p in prompts
+    ]
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        enc = tokenizer(chats, padding=True, return_tensors="pt", add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+    enc = enc.to(next(model.parameters()).device)
+    out = model.generate(
+        **enc,
+        max_new_tokens=max_new_tokens,
+        do_sample=True,
+        top_k=0,
+        top_p=1.0,
+        temperature=1.0,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    completion = out[:, enc["input_ids"].size(1) :]
+    # tokens up to and including the first end-of-sequence token count
+    ended = (completion == tokenizer.eos_token_id).int().cumsum(dim=1)
+    mask = ((ended == 0) | ((ended == 1) & (completion == tokenizer.eos_token_id))).float()
+    args = (enc["input_ids"], enc["attention_mask"], completion, mask.long())
+    logps = completion_logps(model, *args)
+    with model.disable_adapter():
+        ref_logps = completion_logps(model, *args)
+    return (per_token_kl(logps, ref_logps) * mask).sum(dim=1).mean().item()

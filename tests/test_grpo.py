@@ -1,0 +1,173 @@
+"""GRPO from scratch (course_utils/grpo.py, notebook 07's lesson cells) against TRL's
+GRPOTrainer on the same batch, and the pieces around it."""
+
+from __future__ import annotations
+
+import copy
+import math
+from itertools import combinations
+
+import pytest
+import torch
+from datasets import Dataset
+
+from course_utils import grpo
+from course_utils.core.evaluation import generate_replies
+
+PROMPTS = ["What kind of thing is a carrot?", "Name the group that red belongs to."]
+ANSWERS = ["vegetable", "colour"]
+
+
+def test_advantages_are_the_groups_z_scores_and_zero_without_signal():
+    rewards = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    advantages = grpo.group_advantages(rewards, 4)
+    sd = torch.tensor([1.0, 0.0, 1.0, 0.0]).std().item()  # Bessel-corrected, as TRL's nanstd
+    assert advantages[:4].tolist() == pytest.approx([0.5 / (sd + 1e-4), -0.5 / (sd + 1e-4)] * 2)
+    assert advantages[4:].tolist() == [0.0] * 4
+    assert grpo.group_advantages(rewards, 4, scale=False)[:2].tolist() == [0.5, -0.5]
+    assert grpo.no_signal_share(rewards, 4) == 0.5
+
+
+def test_advantages_match_trls_formula():
+    from trl.trainer.utils import nanstd
+
+    torch.manual_seed(0)
+    rewards = torch.rand(24)
+    grouped = rewards.view(-1, 8)
+    mean = grouped.mean(dim=1).repeat_interleave(8)
+    std = nanstd(grouped, dim=1).repeat_interleave(8)
+    expected = (rewards - mean) / (std + 1e-4)
+    assert torch.allclose(grpo.group_advantages(rewards, 8), expected, atol=1e-6)
+
+
+def test_the_clip_stops_the_objective_beyond_one_plus_or_minus_epsilon():
+    ratios = torch.tensor([[0.5, 0.9, 1.0, 1.1, 1.5]])
+    old = torch.zeros_like(ratios)
+    up = grpo.clipped_objective(ratios.log(), old, torch.tensor([1.0]), 0.2)[0]
+    down = grpo.clipped_objective(ratios.log(), old, torch.tensor([-1.0]), 0.2)[0]
+    assert up.tolist() == pytest.approx([0.5, 0.9, 1.0, 1.1, 1.2])
+    assert down.tolist() == pytest.approx([-0.8, -0.9, -1.0, -1.1, -1.5])
+
+
+def test_the_kl_estimate_is_never_negative_and_zero_where_the_models_agree():
+    logps = torch.linspace(-5, 0, 11)
+    assert (grpo.per_token_kl(logps, logps.flip(0)) >= 0).all()
+    assert grpo.per_token_kl(logps, logps).abs().max().item() == 0.0
+
+
+def test_pass_at_k_is_the_direct_count():
+    for samples, correct, k in ((8, 2, 4), (8, 0, 8), (8, 1, 1), (6, 5, 2)):
+        flags = [1] * correct + [0] * (samples - correct)
+        draws = list(combinations(range(samples), k))
+        direct = sum(any(flags[i] for i in d) for d in draws) / len(draws)
+        assert grpo.pass_at_k(correct, samples, k) == pytest.approx(direct)
+    with pytest.raises(ValueError, match="k = 9"):
+        grpo.pass_at_k(1, 8, 9)
+
+
+def test_sampled_replies_come_grouped_by_prompt(tiny_decoder):
+    model, tokenizer = tiny_decoder
+    torch.manual_seed(0)
+    replies = generate_replies(model, tokenizer, PROMPTS, max_new_tokens=4, samples=3)
+    assert len(replies) == 6
+    greedy = generate_replies(model, tokenizer, PROMPTS, max_new_tokens=4)
+    assert len(greedy) == 2
+
+
+def _reward(completions, answer, **kwargs):
+    """Varied on a random model's replies (an exact-match reward would be 0 for every one)."""
+    return [sum(map(ord, t)) % 7 / 7 for t in grpo.reply_texts(completions)]
+
+
+def _trainer(model, tokenizer, tmp_path, beta):
+    from peft import LoraConfig
+    from trl import GRPOConfig, GRPOTrainer
+
+    data = Dataset.from_dict(
+        {"prompt": [[{"role": "user", "content": p}] for p in PROMPTS], "answer": ANSWERS}
+    )
+    return GRPOTrainer(
+        model=copy.deepcopy(model),
+        reward_funcs=_reward,
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", lora_dropout=0.0),
+        args=GRPOConfig(
+            output_dir=str(tmp_path),
+            per_device_train_batch_size=8,
+            num_generations=4,
+            max_completion_length=6,
+            beta=beta,
+            use_cpu=True,
+            bf16=False,
+            gradient_checkpointing=False,
+            report_to=[],
+        ),
+    )
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.3])
+def test_from_scratch_grpo_equals_trl_on_the_same_batch(tiny_decoder, tmp_path, beta):
+    """Loss and gradient, with the adapter moved off the reference (a non-zero KL) and "old"
+    log-probabilities that differ from the current ones (the ratio and the clip at work)."""
+    model, tokenizer = tiny_decoder
+    trainer = _trainer(model, tokenizer, tmp_path, beta)
+    policy = trainer.model
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in policy.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.3)
+    rows = [
+        {"prompt": [{"role": "user", "content": p}], "answer": a}
+        for p, a in zip(PROMPTS, ANSWERS, strict=True)
+    ]
+    rows = [r for r in rows for _ in range(4)]
+    policy.train()
+    trainer.current_gradient_accumulation_steps = 1  # what train() sets before its first step
+    torch.manual_seed(1)
+    inputs = trainer._generate_and_score_completions(rows)
+    tensors = (
+        inputs["prompt_ids"],
+        inputs["prompt_mask"],
+        inputs["completion_ids"],
+        inputs["completion_mask"],
+    )
+    with torch.no_grad():
+        current = grpo.completion_logps(policy, *tensors)
+    inputs["old_per_token_logps"] = current + 0.5 * torch.randn_like(current)
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+
+    theirs = trainer.compute_loss(policy, inputs)
+    theirs.backward()
+    their_grads = [p.grad.clone() for p in trainable]
+    policy.zero_grad()
+
+    def rewards(texts, batch):
+        return _reward(texts, [r["answer"] for r in batch])
+
+    ours = grpo.terms_on_trl_batch(trainer, inputs, rewards, rows)
+    ours["loss"].backward()
+    assert ours["rewards"].std() > 0
+    assert torch.allclose(ours["advantages"], inputs["advantages"], atol=1e-6)
+    assert abs(ours["loss"].item() - theirs.item()) < 1e-5
+    assert abs(theirs.item()) > 1e-4  # the shifted ratios make it more than a zero on-policy
+    for mine, their in zip(trainable, their_grads, strict=True):
+        assert torch.allclose(mine.grad, their, atol=1e-5)
+    assert max(g.abs().max().item() for g in their_grads) > 1e-4
+
+
+def test_a_reply_that_matches_the_reference_has_no_drift(tiny_decoder):
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = tiny_decoder
+    policy = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, target_modules="all-linear"))
+    torch.manual_seed(0)
+    assert grpo.kl_to_reference(policy, tokenizer, PROMPTS, 4) == pytest.approx(0.0, abs=1e-6)
+    with torch.no_grad():
+        for name, parameter in policy.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+    torch.manual_seed(0)
+    assert grpo.kl_to_reference(policy, tokenizer, PROMPTS * 4, 4) > 0.0
+    assert math.isfinite(grpo.kl_to_reference(policy, tokenizer, PROMPTS, 4))
