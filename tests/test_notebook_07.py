@@ -21,9 +21,12 @@ def test_07_from_scratch_grpo_is_trls_loss_and_gradient(results):
 
 
 def test_07_grpo_raises_held_out_accuracy_at_every_seed(results):
-    """Issue 22's bar: + 0.3 at each seed."""
-    for seed in range(SEEDS):
-        assert results[f"acc_after_seed{seed}"] >= results["acc_before"] + 0.3, seed
+    """Issue 22's bar: + 0.3 at each seed. Measured (AMD EPYC, 2026-11-30): 0.31 -> 0.91 at
+    seeds 0 to 3."""
+    after = {name: v for name, v in results.items() if name.startswith("acc_after_seed")}
+    assert len(after) == SEEDS
+    for name, accuracy in after.items():
+        assert accuracy >= results["acc_before"] + 0.3, name
 
 
 def test_07_a_task_that_sampling_never_solves_gives_no_signal(results):
@@ -43,3 +46,12 @@ def test_07_larger_groups_leave_fewer_groups_without_signal(results):
 def test_07_figures(course_run):
     for figure in ("grpo_training_curves", "beta_sweep"):
         assert (course_run / "figures" / STEM / f"{figure}.png").exists(), figure
+
+
+def test_07_the_policy_finds_the_loophole_and_the_fixed_reward_removes_it(results):
+    """Measured at seeds 0, 1, 2 (AMD EPYC, penalty 0.3 per word): the loophole (an empty reply)
+    used on 0.52 / 0.71 / 0.53 of the held-out prompts against 0.09 / 0.26 / 0.29 with the fixed
+    reward; exact accuracy 0.48 / 0.29 / 0.47 against 0.91 / 0.74 / 0.71."""
+    assert results["hack_used_loophole"] >= results["hack_used_fixed"] + 0.15
+    assert results["hack_acc_fixed"] >= results["hack_acc_loophole"] + 0.15
+    assert results["hack_reward_loophole"] > results["hack_reward_fixed"]

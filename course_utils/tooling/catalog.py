@@ -400,6 +400,14 @@ register(
                 "float_list", 0.0, 10.0, help="betas compared with BETA", mini=[0.0, 0.5], t4=[0.0]
             ),
             "SWEEP_SEEDS": Param("int", 1, 10, help="seeds of each swept beta", mini=2, t4=1),
+            "BREVITY_PENALTY": Param(
+                "float",
+                0.0,
+                1.0,
+                help="per-word reward penalty, section 6",
+                mini=0.3,
+                t4=0.002,
+            ),
             "PASS_K": Param("int", 2, 64, help="samples per prompt for pass@k"),
             "EVAL_EXAMPLES": Param("int", 4, 5000, help="held-out prompts", mini=100, t4=100),
             "MAX_COMPLETION_TOKENS": Param("int", 1, 4096, help="reply tokens", mini=8, t4=256),
