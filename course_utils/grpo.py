@@ -126,8 +126,8 @@ def terms_on_trl_batch(
     ``num_generations`` times in a row): the rewards recomputed from the decoded completions,
     the advantages from them, the log-probabilities from the model (the sampling policy's from
     ``inputs["old_per_token_logps"]`` where TRL keeps them, else the current ones, detached),
-    the reference's with the adapter switched off. Returns the rewards, advantages and loss,
-    differentiable with respect to the model."""
+    the reference's with the adapter switched off. Returns the rewards, the advantages, the loss
+    (differentiable with respect to the model) and the mean per-token KL estimate."""
     model = trainer.model
     args = trainer.args
     decode = trainer.processing_class.batch_decode
@@ -155,7 +155,10 @@ def terms_on_trl_batch(
         args.beta,
         args.epsilon,
     )
-    return {"rewards": reward, "advantages": advantages, "loss": value}
+    mask = inputs["completion_mask"].float()
+    kl = torch.zeros(()) if ref_logps is None else per_token_kl(logps, ref_logps)
+    mean_kl = (kl * mask).sum() / mask.sum().clamp(min=1) if ref_logps is not None else kl
+    return {"rewards": reward, "advantages": advantages, "loss": value, "kl": mean_kl.detach()}
 
 
 # ----- one GRPO run with TRL -------------------------------------------------------------------

@@ -45,8 +45,9 @@ def test_04_counts_are_the_published_ones(results):
 
 def test_04_most_grid_cells_learn_and_alpha_not_rank_sets_how_much(results):
     """The grid's lesson: with B at zero and Adam, the update's size is set by alpha, not by r.
-    Measured at seeds 0-2 (AMD EPYC): all 20 cells learned; a row's mean range (alpha growing)
-    0.22-0.28, a column's (rank growing) 0.08-0.14."""
+    Measured (AMD EPYC, 2026-11-30) on ranks 1-64 x alphas 4-64 at lr 3e-3, seeds 0-2: every
+    cell above always answering the most common label; a row's mean range (alpha growing) 0.22
+    to 0.28, a column's (rank growing) 0.07 to 0.14."""
     assert results["grid_cells_learned"] >= 0.75 * len(RANKS) * len(ALPHAS)
     assert results["grid_range_across_alphas"] >= 1.5 * results["grid_range_across_ranks"]
 
