@@ -84,14 +84,29 @@ def completion_logps(
     ``completion_ids``; logits divided by the sampling ``temperature``, as the sampler saw them."""
     ids = torch.cat([prompt_ids, completion_ids], dim=1)
     mask = torch.cat([prompt_mask, completion_mask], dim=1)
-    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
-    width = completion_ids.size(1)
-    logits = logits[:, -width - 1 : -1].float() / temperature
+    width = completion_ids.size(1)  # logits only where they predict a completion token
+    logits = model(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=width + 1)
+    logits = logits.logits[:, :-1].float() / temperature
     return torch.log_softmax(logits, dim=-1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The mean of ``values`` over the positions where ``mask`` is 1."""
+    return (values * mask).sum() / mask.sum().clamp(min=1)
+
+
+def check_groups(rewards: torch.Tensor, group_size: int) -> None:
+    """Stop early unless ``rewards`` splits into whole groups of at least two."""
+    if group_size < 2 or rewards.numel() % group_size:
+        raise ValueError(
+            f"group_size = {group_size}: a group needs at least 2 completions, and the "
+            f"{rewards.numel()} rewards must split into whole groups"
+        )
 
 
 def no_signal_share(rewards: torch.Tensor, group_size: int) -> float:
     """Share of groups whose completions all got the same reward (advantage 0 for every one)."""
+    check_groups(rewards, group_size)
     groups = rewards.reshape(-1, group_size)
     return (groups.max(dim=1).values == groups.min(dim=1).values).float().mean().item()
 
@@ -101,6 +116,8 @@ def pass_at_k(correct: int, samples: int, k: int) -> float:
     drawn without replacement from ``samples``, of which ``correct`` are right, is right."""
     if not 1 <= k <= samples:
         raise ValueError(f"k = {k}: must be between 1 and the number of samples, {samples}")
+    if not 0 <= correct <= samples:
+        raise ValueError(f"correct = {correct}: must be between 0 and samples = {samples}")
     if samples - correct < k:
         return 1.0
     miss = 1.0
@@ -146,19 +163,23 @@ def terms_on_trl_batch(
         with torch.no_grad(), model.disable_adapter():
             ref_logps = completion_logps(model, *tensors, temperature=args.temperature)
     old_logps = inputs.get("old_per_token_logps")
+    mask = inputs["completion_mask"].float()
     value = loss(
         logps,
         logps.detach() if old_logps is None else old_logps,
         ref_logps,
         advantages,
-        inputs["completion_mask"].float(),
+        mask,
         args.beta,
         args.epsilon,
     )
-    mask = inputs["completion_mask"].float()
-    kl = torch.zeros(()) if ref_logps is None else per_token_kl(logps, ref_logps)
-    mean_kl = (kl * mask).sum() / mask.sum().clamp(min=1) if ref_logps is not None else kl
-    return {"rewards": reward, "advantages": advantages, "loss": value, "kl": mean_kl.detach()}
+    kl = torch.zeros(()) if ref_logps is None else masked_mean(per_token_kl(logps, ref_logps), mask)
+    return {"rewards": reward, "advantages": advantages, "loss": value, "kl": kl.detach()}
+
+
+#: Sampling from the whole distribution, as GRPOTrainer does by default (a model's own
+#: generation config may set top-k, top-p or a repetition penalty).
+SAMPLING = dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0)
 
 
 # ----- one GRPO run with TRL -------------------------------------------------------------------
@@ -214,7 +235,6 @@ def train(
     arguments (float32 and no checkpointing on a CPU), logged every step."""
     import tempfile
 
-    from peft import LoraConfig
     from transformers import AutoModelForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
@@ -240,13 +260,7 @@ def train(
     )
     torch.manual_seed(seed)  # the adapter's start: peft builds it before the trainer seeds itself
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-    adapter = LoraConfig(
-        r=lora_rank,
-        lora_alpha=2 * lora_rank,
-        lora_dropout=0.0,
-        target_modules="all-linear",
-        task_type="CAUSAL_LM",
-    )
+    adapter = recipes.lora_config(lora_rank, 2 * lora_rank, targets="all-linear")
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
@@ -264,40 +278,40 @@ def train(
 
 
 @torch.no_grad()
-def kl_to_reference(model, tokenizer, prompts: Sequence[str], max_new_tokens: int) -> float:
+def kl_to_reference(
+    model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 16
+) -> float:
     """How far the policy has moved from the reference (its adapter switched off), measured on
-    its own replies to ``prompts`` (one sampled at temperature 1 each): the mean over the
-    replies of their summed per-token KL estimates (``per_token_kl``), an estimate of
-    KL(pi || pi_ref) per reply that is never negative."""
+    its own replies to ``prompts`` (one sampled each, from the whole distribution at
+    temperature 1): the mean over the replies of their summed per-token KL estimates
+    (``per_token_kl``), an estimate of KL(pi || pi_ref) per reply that is never negative."""
     model.eval()
-    chats = [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-        )
-        for p in prompts
-    ]
+    device = next(model.parameters()).device
+    stops = model.generation_config.eos_token_id
+    stops = torch.tensor([stops] if isinstance(stops, int) else list(stops), device=device)
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
+    totals = []
     try:
-        enc = tokenizer(chats, padding=True, return_tensors="pt", add_special_tokens=False)
+        for start in range(0, len(prompts), batch_size):
+            chats = [
+                tokenizer.apply_chat_template(
+                    [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+                )
+                for p in prompts[start : start + batch_size]
+            ]
+            enc = tokenizer(chats, padding=True, return_tensors="pt", add_special_tokens=False)
+            enc = enc.to(device)
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, **SAMPLING)
+            completion = out[:, enc["input_ids"].size(1) :]
+            # the reply's tokens: up to and including its first end-of-sequence token
+            is_stop = torch.isin(completion, stops).int()
+            mask = ((is_stop.cumsum(dim=1) - is_stop) == 0).float()
+            args = (enc["input_ids"], enc["attention_mask"], completion, mask.long())
+            logps = completion_logps(model, *args)
+            with model.disable_adapter():
+                ref_logps = completion_logps(model, *args)
+            totals += (per_token_kl(logps, ref_logps) * mask).sum(dim=1).tolist()
     finally:
         tokenizer.padding_side = side
-    enc = enc.to(next(model.parameters()).device)
-    out = model.generate(
-        **enc,
-        max_new_tokens=max_new_tokens,
-        do_sample=True,
-        top_k=0,
-        top_p=1.0,
-        temperature=1.0,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    completion = out[:, enc["input_ids"].size(1) :]
-    # tokens up to and including the first end-of-sequence token count
-    ended = (completion == tokenizer.eos_token_id).int().cumsum(dim=1)
-    mask = ((ended == 0) | ((ended == 1) & (completion == tokenizer.eos_token_id))).float()
-    args = (enc["input_ids"], enc["attention_mask"], completion, mask.long())
-    logps = completion_logps(model, *args)
-    with model.disable_adapter():
-        ref_logps = completion_logps(model, *args)
-    return (per_token_kl(logps, ref_logps) * mask).sum(dim=1).mean().item()
+    return sum(totals) / len(totals)

@@ -53,14 +53,15 @@ SEVEN_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pr
 
 
 def lora_config(rank: int = 16, alpha: float = 16, dropout: float = 0.0, targets=SEVEN_PROJECTIONS):
-    """The SFT and DPO recipes' adapter (QLoRA's): every projection of every block."""
+    """The SFT and DPO recipes' adapter (QLoRA's): every projection of every block; ``targets``
+    may also be peft's "all-linear"."""
     from peft import LoraConfig
 
     return LoraConfig(
         r=rank,
         lora_alpha=alpha,
         lora_dropout=dropout,
-        target_modules=list(targets),
+        target_modules=targets if isinstance(targets, str) else list(targets),
         bias="none",
         task_type="CAUSAL_LM",
     )

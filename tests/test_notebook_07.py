@@ -12,17 +12,20 @@ pytestmark = pytest.mark.notebook
 STEM = "07_grpo"
 PARAMS = catalog.spec_for(STEM).params
 SEEDS = PARAMS["SEEDS"].mini
-K = 8
 
 
 def test_07_from_scratch_grpo_is_trls_loss_and_gradient(results):
     assert results["grpo_loss_max_diff_vs_trl"] <= 1e-5
     assert results["grpo_grad_max_diff_vs_trl"] <= 1e-5
+    # on a batch where the check means something: the policy has left the reference, and some
+    # groups hold right and wrong replies (measured: KL 0.11 per token, 0.25 of the groups)
+    assert results["check_mean_kl"] > 0.01
+    assert results["check_groups_with_signal"] > 0
 
 
 def test_07_grpo_raises_held_out_accuracy_at_every_seed(results):
     """Issue 22's bar: + 0.3 at each seed. Measured (AMD EPYC, 2026-11-30): 0.31 -> 0.91 at
-    seeds 0 to 3."""
+    seeds 0, 1, 2 (a notebook run at SEED 1: 0.32 -> 0.83, 0.76, 0.83)."""
     after = {name: v for name, v in results.items() if name.startswith("acc_after_seed")}
     assert len(after) == SEEDS
     for name, accuracy in after.items():
@@ -32,7 +35,10 @@ def test_07_grpo_raises_held_out_accuracy_at_every_seed(results):
 def test_07_a_task_that_sampling_never_solves_gives_no_signal(results):
     assert results["unreachable_pass_at_k"] == 0.0
     assert results["unreachable_no_signal"] == 1.0
-    assert results[f"before_pass_at_{K}"] > results["before_pass_at_1"]
+    [pass_at_k] = [
+        n for n in results if n.startswith("before_pass_at_") and n != "before_pass_at_1"
+    ]
+    assert results[pass_at_k] > results["before_pass_at_1"]
 
 
 def test_07_beta_holds_the_policy_near_the_reference(results):

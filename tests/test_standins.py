@@ -106,3 +106,15 @@ def test_emotion_copy_has_the_split_configuration_and_class_labels(stand_ins):
     assert len(task.train) == 8 and len(task.test) == 4
     assert {e.target for e in task.train} <= set(task.labels)
     assert all("{text}" in template for template in task.hard_prompts)
+
+
+def test_gsm8k_copy_has_the_main_configuration_and_worked_answers(stand_ins):
+    folder = standins.write_dataset("openai/gsm8k")
+    assert sorted(p.name for p in (folder / "main").iterdir()) == [
+        f"{s}-00000-of-00001.parquet" for s in ("test", "train")
+    ]
+    loaded = data.hub_dataset("openai/gsm8k", "GSM8K", "use mini", config="main")
+    assert sorted(loaded) == ["test", "train"]
+    row = loaded["train"][0]
+    assert loaded["train"].column_names == ["question", "answer"]
+    assert row["question"].endswith("?") and row["answer"].splitlines()[-1].startswith("#### ")

@@ -15,8 +15,8 @@ from .examples import Example
 
 @dataclass(frozen=True)
 class Reply:
-    """A greedy reply, and whether the model ended it itself (end-of-sequence token) rather than
-    running out of ``max_new_tokens``."""
+    """A reply (greedy or sampled), and whether the model ended it itself (end-of-sequence
+    token) rather than running out of ``max_new_tokens``."""
 
     text: str
     ended: bool
@@ -41,14 +41,17 @@ def generate_replies(
     temperature: float = 1.0,
 ) -> list[Reply]:
     """Greedy replies to ``prompts``, in the order given; with ``samples`` > 1, that many replies
-    to each prompt drawn at ``temperature`` from the whole distribution (no top-k or top-p), the
-    first prompt's samples first.
+    to each prompt drawn at ``temperature`` from the whole distribution (no top-k, top-p or
+    repetition penalty, whatever the model's generation config says), the first prompt's
+    samples first.
 
     Decoders get the chat template's generation prompt (``chat=False``: the prompt is used as
     it is, e.g. an Alpaca template for a base model). Prompts are batched by length (less
     padding). A prompt longer than ``max_input_tokens`` loses tokens at its START, so the
     question at its end (after any worked examples) is always kept.
     """
+    if samples < 1:
+        raise ValueError(f"samples = {samples}: at least 1 reply per prompt (1: the greedy one)")
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -59,6 +62,7 @@ def generate_replies(
             temperature=temperature,
             top_k=0,
             top_p=1.0,
+            repetition_penalty=1.0,
             num_return_sequences=samples,
         )
     else:

@@ -383,7 +383,7 @@ register(
         title="Reinforcement learning from rewards: GRPO from scratch, against TRL",
         params={
             "MODEL": Param("model", mini=MINI_DECODER, t4="Qwen/Qwen2.5-0.5B-Instruct"),
-            "TRAIN_STEPS": Param("int", 1, 20000, help="GRPO steps per run", mini=60, t4=250),
+            "TRAIN_STEPS": Param("int", 1, 20000, help="GRPO steps per run", mini=60, t4=100),
             "PROMPTS_PER_STEP": Param("int", 1, 256, help="prompts per step", mini=4, t4=2),
             "NUM_GENERATIONS": Param("int", 2, 64, help="completions per prompt (the group)"),
             "LEARNING_RATE": Param("float", 1e-7, 1.0, help="lr", mini=1e-3, t4=1e-5),
@@ -410,14 +410,14 @@ register(
             ),
             "PASS_K": Param("int", 2, 64, help="samples per prompt for pass@k"),
             "EVAL_EXAMPLES": Param("int", 4, 5000, help="held-out prompts", mini=100, t4=100),
-            "MAX_COMPLETION_TOKENS": Param("int", 1, 4096, help="reply tokens", mini=8, t4=256),
+            "MAX_COMPLETION_TOKENS": Param("int", 1, 4096, help="reply tokens", mini=8, t4=200),
         },
         downloads=(
             Download("Qwen/Qwen2.5-0.5B-Instruct", "model", 1.0, MINI_DECODER),
             Download("openai/gsm8k", "dataset", 0.005, "gsm8k"),
         ),
         t4_gpu_gb=8.0,
-        t4_minutes=30,
+        t4_minutes=60,
         uses_mini_models=True,
         stand_in={
             "TRAIN_STEPS": 2,
