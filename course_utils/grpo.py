@@ -134,13 +134,15 @@ def reply_texts(completions: Sequence) -> list[str]:
 def terms_on_trl_batch(
     trainer,
     inputs: dict,
-    rewards: Callable[[list[str], list[dict]], list[float]],
+    reward_func: Callable[..., list[float]],
     rows: list[dict],
     loss=grpo_loss,
 ) -> dict[str, torch.Tensor]:
     """The from-scratch loss (``loss``: this module's ``grpo_loss`` or a notebook's own) on a
     batch that ``GRPOTrainer._generate_and_score_completions`` made for ``rows`` (each prompt
-    ``num_generations`` times in a row): the rewards recomputed from the decoded completions,
+    ``num_generations`` times in a row): the rewards recomputed from the decoded completions by
+    ``reward_func``, called as TRL calls it (the completions, and each other column of ``rows``
+    as a keyword argument),
     the advantages from them, the log-probabilities from the model (the sampling policy's from
     ``inputs["old_per_token_logps"]`` where TRL keeps them, else the current ones, detached),
     the reference's with the adapter switched off. Returns the rewards, the advantages, the loss
@@ -149,7 +151,8 @@ def terms_on_trl_batch(
     args = trainer.args
     decode = trainer.processing_class.batch_decode
     texts = decode(inputs["completion_ids"], skip_special_tokens=True)
-    reward = torch.tensor(rewards(texts, rows), dtype=torch.float32)
+    columns = {key: [row[key] for row in rows] for key in rows[0] if key != "prompt"}
+    reward = torch.tensor(reward_func(texts, **columns), dtype=torch.float32)
     advantages = group_advantages(reward, args.num_generations)
     tensors = (
         inputs["prompt_ids"],

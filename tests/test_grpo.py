@@ -143,10 +143,7 @@ def test_from_scratch_grpo_equals_trl_on_the_same_batch(tiny_decoder, tmp_path, 
     their_grads = [p.grad.clone() for p in trainable]
     policy.zero_grad()
 
-    def rewards(texts, batch):
-        return _reward(texts, [r["answer"] for r in batch])
-
-    ours = grpo.terms_on_trl_batch(trainer, inputs, rewards, rows)
+    ours = grpo.terms_on_trl_batch(trainer, inputs, _reward, rows)
     ours["loss"].backward()
     assert ours["rewards"].std() > 0
     assert torch.allclose(ours["advantages"], inputs["advantages"], atol=1e-6)
