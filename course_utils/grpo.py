@@ -214,7 +214,7 @@ class Run:
 
 
 def train(
-    model_path: str,
+    model,
     tokenizer,
     dataset,
     reward_funcs,
@@ -231,11 +231,17 @@ def train(
     lora_rank: int,
     temperature: float = 1.0,
     dtype=None,
+    callbacks: Sequence = (),
+    **overrides,
 ) -> Run:
-    """GRPO with TRL's ``GRPOTrainer`` on a fresh copy of ``model_path`` with a LoRA adapter on
-    every linear layer (alpha 2r; the adapter switched off is the reference): ``steps`` steps of
-    ``prompts_per_step`` prompts, ``group_size`` completions each. The course's trainer
-    arguments (float32 and no checkpointing on a CPU), logged every step."""
+    """GRPO with TRL's ``GRPOTrainer`` on ``model`` (a folder or Hub id, loaded afresh in
+    ``dtype``; or a model, which is trained in place) with a LoRA adapter on every linear layer
+    (alpha 2r; the adapter switched off is the reference; a model that already has its adapter,
+    such as Unsloth's, keeps it and ``lora_rank`` is unused): ``steps`` steps of
+    ``prompts_per_step`` prompts, ``group_size`` completions each. ``reward_funcs`` are what TRL
+    takes: functions, or a reward model. The course's trainer arguments (float32 and no
+    checkpointing on a CPU), logged every step; ``callbacks`` are transformers'
+    ``TrainerCallback``s; ``overrides`` replace any ``GRPOConfig`` setting."""
     import tempfile
 
     from transformers import AutoModelForCausalLM
@@ -260,9 +266,11 @@ def train(
         max_completion_length=max_completion_length,
         temperature=temperature,
         logging_steps=1,
+        **overrides,
     )
     torch.manual_seed(seed)  # the adapter's start: peft builds it before the trainer seeds itself
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+    if isinstance(model, str):
+        model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
     adapter = recipes.lora_config(lora_rank, 2 * lora_rank, targets="all-linear")
     trainer = GRPOTrainer(
         model=model,
@@ -270,7 +278,8 @@ def train(
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=adapter,
+        peft_config=None if hasattr(model, "peft_config") else adapter,
+        callbacks=list(callbacks),
     )
     bar_only_progress(trainer)
     start = time.perf_counter()

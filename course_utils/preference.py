@@ -14,6 +14,7 @@ TRL's ``DPOTrainer`` on the same batch.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -158,6 +159,58 @@ def merged_sft_model(trainer):
         model = model.merge_and_unload()
     model.__dict__.pop("forward", None)
     return model
+
+
+# ----- the pipeline's stages, trained with TRL (notebooks 06 and 07) ---------------------------
+
+
+def train_sft(
+    model, tokenizer, rows: Sequence[dict], chat: bool, args, adapter, chosen_share: float = 1.0
+):
+    """The SFT stage: TRL's ``SFTTrainer`` with a LoRA ``adapter`` on ``model``, on the chosen
+    answers of a ``chosen_share`` of ``rows`` and the rejected ones of the rest (drawn with
+    ``args.seed``). Returns the model with the adapter merged in, and the training seconds."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import SFTTrainer
+
+    from .core.progress import bar_only_progress
+
+    set_seed(args.seed)
+    trainer = SFTTrainer(
+        model=model,
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_dict(sft_columns(rows, chat, chosen_share, seed=args.seed)),
+        peft_config=adapter,
+        args=args,
+    )
+    bar_only_progress(trainer)
+    start = time.perf_counter()
+    trainer.train()
+    return merged_sft_model(trainer), time.perf_counter() - start
+
+
+def train_reward_model(model_path: str, tokenizer, rows: Sequence[dict], chat: bool, args):
+    """RLHF's first stage: a reward model (``load_reward_model``, its head drawn with
+    ``args.seed``) trained on the preference ``rows`` by TRL's ``RewardTrainer`` with the
+    Bradley-Terry loss. Returns the trained model and the training seconds."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import RewardTrainer
+
+    from .core.progress import bar_only_progress
+
+    set_seed(args.seed)
+    trainer = RewardTrainer(
+        model=load_reward_model(model_path, tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_dict(pair_columns(rows, chat)),
+        args=args,
+    )
+    bar_only_progress(trainer)
+    start = time.perf_counter()
+    trainer.train()
+    return trainer.model, time.perf_counter() - start
 
 
 # ----- measuring a policy on held-out pairs --------------------------------------------------

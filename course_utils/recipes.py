@@ -65,3 +65,33 @@ def lora_config(rank: int = 16, alpha: float = 16, dropout: float = 0.0, targets
         bias="none",
         task_type="CAUSAL_LM",
     )
+
+
+def adapter_snapshots(every: int):
+    """A ``TrainerCallback`` that keeps a copy of the LoRA adapter's weights every ``every``
+    steps (``.states``: step -> weights; a few kilobytes each), so that a run can be measured
+    afterwards at several points of its training (``.restore(model, step)``)."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from transformers import TrainerCallback
+
+    class AdapterSnapshots(TrainerCallback):
+        def __init__(self):
+            self.states: dict[int, dict] = {}
+
+        def _keep(self, step, model):
+            weights = get_peft_model_state_dict(model)
+            self.states[step] = {k: v.detach().clone() for k, v in weights.items()}
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            self._keep(0, model)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step % every == 0 or state.global_step == state.max_steps:
+                self._keep(state.global_step, model)
+
+        def restore(self, model, step: int) -> None:
+            set_peft_model_state_dict(model, self.states[step])
+
+    if every < 1:
+        raise ValueError(f"every = {every!r}: snapshots every 1 or more steps")
+    return AdapterSnapshots()

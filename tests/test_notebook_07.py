@@ -61,3 +61,23 @@ def test_07_the_policy_finds_the_loophole_and_the_fixed_reward_removes_it(result
     assert results["hack_used_loophole"] >= results["hack_used_fixed"] + 0.15
     assert results["hack_acc_fixed"] >= results["hack_acc_loophole"] + 0.15
     assert results["hack_reward_loophole"] > results["hack_reward_fixed"]
+
+
+def test_07_rlhf_grpo_climbs_the_reward_model_and_dpo_keeps_up_at_matched_kl(results):
+    """Section 7, GRPO against a reward model and DPO + NLL from the same SFT model, read at the
+    KL both reached. Measured (AMD EPYC, 2026-11-30) at seeds 0 / 1 / 2: reward model 0.87 /
+    0.81 / 0.89 right on held-out pairs; GRPO's reward-model score above the SFT model's by 0.88
+    / 2.71 / 1.51; preferred form, DPO + NLL against GRPO, 0.72 / 0.43 / 0.58 against 0.62 /
+    0.35 / 0.58; replies the reward model over-scores, GRPO's last against the SFT model's,
+    0.25 / 0.28 / 0.16 against 0.15 / 0.16 / 0.14."""
+    assert results["rlhf_reward_model_acc"] >= 0.7
+    assert results["rlhf_matched_kl"] > 0.5  # both runs left the SFT model
+    # RL climbs the reward it is given ...
+    assert results["rlhf_grpo_reward_model_score"] >= results["rlhf_sft_reward_model_score"] + 0.5
+    # ... which is not the preference itself: DPO on the same pairs does at least as well on it
+    assert results["rlhf_dpo_preferred_form"] >= results["rlhf_grpo_preferred_form"] - 0.02
+    assert results["rlhf_grpo_over_scored_end"] >= results["rlhf_sft_over_scored"]
+
+
+def test_07_rlhf_figure(course_run):
+    assert (course_run / "figures" / STEM / "rlhf_grpo_vs_dpo.png").exists()

@@ -323,6 +323,17 @@ register(
     )
 )
 
+# The preference pipeline's stages, shared by notebooks 06 (DPO) and 07 (GRPO against a reward
+# model): the same SFT stage and reward model in both.
+RM_LEARNING_RATE = Param("float", 1e-7, 1.0, help="reward lr", mini=1e-3, t4=1e-5)
+SFT_STEPS = Param("int", 1, 20000, help="SFT steps", mini=300, t4=100)
+SFT_CHOSEN_SHARE = Param(
+    "float", 0.0, 1.0, help="share of SFT answers that are the chosen ones (the rest rejected)"
+)
+SFT_LEARNING_RATE = Param("float", 1e-7, 1.0, help="SFT lr", mini=5e-3, t4=2e-4)
+NLL_WEIGHT = Param("float", 0.0, 10.0, help="weight of the NLL term on chosen")
+
+
 register(
     NotebookSpec(
         stem="06_dpo",
@@ -333,21 +344,16 @@ register(
             "TRAIN_PAIRS": Param("int", 8, 100000, help="training pairs", mini=1200, t4=2000),
             "EVAL_PAIRS": Param("int", 4, 5000, help="held-out pairs", mini=100, t4=100),
             "RM_STEPS": Param("int", 1, 20000, help="reward model steps", mini=400, t4=100),
-            "RM_LEARNING_RATE": Param("float", 1e-7, 1.0, help="reward lr", mini=1e-3, t4=1e-5),
-            "SFT_STEPS": Param("int", 1, 20000, help="SFT steps", mini=300, t4=100),
-            "SFT_CHOSEN_SHARE": Param(
-                "float",
-                0.0,
-                1.0,
-                help="share of SFT answers that are the chosen ones (the rest rejected)",
-            ),
-            "SFT_LEARNING_RATE": Param("float", 1e-7, 1.0, help="SFT lr", mini=5e-3, t4=2e-4),
+            "RM_LEARNING_RATE": RM_LEARNING_RATE,
+            "SFT_STEPS": SFT_STEPS,
+            "SFT_CHOSEN_SHARE": SFT_CHOSEN_SHARE,
+            "SFT_LEARNING_RATE": SFT_LEARNING_RATE,
             "DPO_STEPS": Param("int", 1, 20000, help="steps of each DPO run", mini=100, t4=50),
             "LEARNING_RATE": Param("float", 1e-7, 1.0, help="DPO lr", mini=3e-3, t4=5e-5),
             "BETA": Param("float", 1e-3, 10.0, help="DPO's beta (the KL leash)"),
             "BETA_SWEEP": Param("float_list", 1e-3, 10.0, help="betas swept"),
             "SWEEP_SEEDS": Param("int", 1, 10, help="seeds of each swept beta", mini=2, t4=1),
-            "NLL_WEIGHT": Param("float", 0.0, 10.0, help="weight of the NLL term on chosen"),
+            "NLL_WEIGHT": NLL_WEIGHT,
             "BATCH_SIZE": Param("int", 1, 256, help="pairs per device step", mini=16, t4=4),
             "GRAD_ACCUM": Param("int", 1, 64, help="steps accumulated per update", mini=1, t4=2),
             "LORA_RANK": Param("int", 1, 256, help="r of the adapters (alpha 2r)"),
@@ -383,6 +389,7 @@ register(
         title="Reinforcement learning from rewards: GRPO from scratch, against TRL",
         params={
             "MODEL": Param("model", mini=MINI_DECODER, t4="Qwen/Qwen2.5-0.5B-Instruct"),
+            "USE_UNSLOTH": Param("bool", help="also section 3's run with Unsloth, in 4 bits"),
             "TRAIN_STEPS": Param("int", 1, 20000, help="GRPO steps per run", mini=60, t4=100),
             "PROMPTS_PER_STEP": Param("int", 1, 256, help="prompts per step", mini=4, t4=2),
             "NUM_GENERATIONS": Param("int", 2, 64, help="completions per prompt (the group)"),
@@ -394,10 +401,10 @@ register(
             "LORA_RANK": Param("int", 1, 256, help="r of the adapter (alpha 2r)"),
             "SEEDS": Param("int", 1, 10, help="seeds of the main run", mini=3, t4=1),
             "GROUP_SIZES": Param(
-                "int_list", 2, 64, help="group sizes compared", mini=[2, 4, 16], t4=[4]
+                "int_list", 2, 64, help="group sizes compared", mini=[2, 16], t4=[4]
             ),
             "BETA_SWEEP": Param(
-                "float_list", 0.0, 10.0, help="betas compared with BETA", mini=[0.0, 0.5], t4=[0.0]
+                "float_list", 0.0, 10.0, help="betas compared with BETA", mini=[0.5], t4=[0.0]
             ),
             "SWEEP_SEEDS": Param("int", 1, 10, help="seeds of each swept beta", mini=2, t4=1),
             "BREVITY_PENALTY": Param(
@@ -411,13 +418,36 @@ register(
             "PASS_K": Param("int", 2, 64, help="samples per prompt for pass@k"),
             "EVAL_EXAMPLES": Param("int", 4, 5000, help="held-out prompts", mini=100, t4=100),
             "MAX_COMPLETION_TOKENS": Param("int", 1, 4096, help="reply tokens", mini=8, t4=200),
+            "PREFERENCE_PAIRS": Param(
+                "int", 8, 100000, help="preference pairs, section 7", mini=1200, t4=2000
+            ),
+            "PAIRS_PER_STEP": Param("int", 1, 256, help="pairs per step", mini=16, t4=8),
+            "MAX_PAIR_TOKENS": Param(
+                "int", 16, 8192, help="tokens per pair side", mini=128, t4=512
+            ),
+            "RM_STEPS": Param("int", 1, 20000, help="reward model steps", mini=150, t4=100),
+            "RM_LEARNING_RATE": RM_LEARNING_RATE,
+            "SFT_STEPS": SFT_STEPS,
+            "SFT_CHOSEN_SHARE": SFT_CHOSEN_SHARE,
+            "SFT_LEARNING_RATE": SFT_LEARNING_RATE,
+            "RLHF_STEPS": Param(
+                "int", 1, 20000, help="GRPO steps against the reward model", mini=30, t4=30
+            ),
+            "RLHF_COMPLETION_TOKENS": Param(
+                "int", 1, 4096, help="reply tokens, section 7", mini=16, t4=128
+            ),
+            "DPO_STEPS": Param("int", 1, 20000, help="DPO steps", mini=40, t4=30),
+            "DPO_LEARNING_RATE": Param("float", 1e-7, 1.0, help="DPO lr", mini=3e-3, t4=5e-5),
+            "DPO_BETA": Param("float", 1e-3, 10.0, help="DPO's beta"),
+            "NLL_WEIGHT": NLL_WEIGHT,
         },
         downloads=(
             Download("Qwen/Qwen2.5-0.5B-Instruct", "model", 1.0, MINI_DECODER),
             Download("openai/gsm8k", "dataset", 0.005, "gsm8k"),
+            Download("trl-lib/ultrafeedback_binarized", "dataset", 0.13, "ultrafeedback_binarized"),
         ),
         t4_gpu_gb=8.0,
-        t4_minutes=60,
+        t4_minutes=75,
         uses_mini_models=True,
         stand_in={
             "TRAIN_STEPS": 2,
@@ -428,6 +458,13 @@ register(
             "EVAL_EXAMPLES": 4,
             "PASS_K": 2,
             "MAX_COMPLETION_TOKENS": 8,
+            "PREFERENCE_PAIRS": 16,
+            "PAIRS_PER_STEP": 2,
+            "RM_STEPS": 2,
+            "SFT_STEPS": 2,
+            "RLHF_STEPS": 2,
+            "RLHF_COMPLETION_TOKENS": 8,
+            "DPO_STEPS": 2,
         },
     )
 )

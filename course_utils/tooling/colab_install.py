@@ -3,7 +3,7 @@
 Every notebook's first cell runs this file by path, before ``course_utils`` can be imported::
 
     python /content/course/course_utils/tooling/colab_install.py            # the course
-    python /content/course/course_utils/tooling/colab_install.py --unsloth  # + Unsloth (05, 06)
+    python /content/course/course_utils/tooling/colab_install.py --unsloth  # + Unsloth (05, 06, 07)
 
 so it uses the standard library only. Two rules keep the runtime intact:
 
