@@ -46,7 +46,7 @@ def test_unsloth_is_installed_only_through_the_install_script():
             assert "pip install" not in source and '"pip"' not in source, path.name
             if '"--unsloth"' in source:
                 with_unsloth.append(path.stem[:2])
-    assert with_unsloth == ["05", "06"]
+    assert with_unsloth == ["05", "06", "07"]
 
 
 def test_the_script_needs_only_the_standard_library():
@@ -96,7 +96,7 @@ def test_without_a_known_torch_unsloth_is_skipped_with_a_message(monkeypatch, ca
     assert colab_install.main(["--unsloth", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "Unsloth not installed: torch 2.2.0 is outside Unsloth's range" in out
-    assert "plain transformers + bitsandbytes recipe" in out
+    assert "The notebook runs without it" in out
 
 
 def test_without_a_gpu_unsloth_is_skipped_with_a_message(monkeypatch, capsys):

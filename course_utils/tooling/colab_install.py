@@ -319,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 commands = unsloth_commands(protected["torch"], constraints)
             except CannotInstall as reason:
                 print(f"Unsloth not installed: {reason}.")
-                print("The notebook uses the plain transformers + bitsandbytes recipe instead.")
+                print("The notebook runs without it; its Unsloth cells say what runs instead.")
                 return 0
         if args.dry_run:
             print("protected (-c): " + " ".join(constraint_lines(protected)))
