@@ -1,5 +1,6 @@
 # The course's two commands, each doing its own set-up on a fresh machine:
 #   make course   execute every notebook in the mini profile (CPU, offline) into outputs/mini/
+#   make site     the course's website from that run, into site-build/
 #   make test     lint and run the whole test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,18 +14,24 @@ COLAB_PYTHON ?= $(PYTHON)
 COLAB_VENV ?= .venv-colab
 COLAB_TORCH ?= 2.13.0
 
-.PHONY: setup course test lint lock clean colab-versions
+.PHONY: setup course site test lint lock clean colab-versions
 
 $(STAMP): pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints-cpu.txt -e ".[cpu,jupyter,dev]"
+	$(PY) -m pip install -q -c constraints-cpu.txt -e ".[cpu,jupyter,dev,site]"
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 course: $(STAMP)
-	$(OFFLINE) $(PY) -m course_utils run --profile mini --out outputs/mini
+	$(OFFLINE) $(PY) -m course_utils run --profile mini --solutions --out outputs/mini
+
+# The website from the executed runs (outputs/mini, made by `make course` when missing, and
+# outputs/t4 where a run exists) into site-build/; nothing is executed and nothing downloaded.
+site: $(STAMP)
+	test -f outputs/mini/summary.json || $(MAKE) course
+	$(PY) -m course_utils site --out site-build
 
 test: $(STAMP)
 	$(PY) -m ruff check course_utils tests notebooks scripts
@@ -50,9 +57,9 @@ colab-versions:
 # Re-pin the CPU environment after changing a version in pyproject.toml.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q -e ".[cpu,jupyter,dev]"
+	.lock-venv/bin/pip install -q -e ".[cpu,jupyter,dev,site]"
 	(head -n 2 constraints-cpu.txt; .lock-venv/bin/pip freeze --exclude-editable | grep -v '^course') > constraints-cpu.new
 	mv constraints-cpu.new constraints-cpu.txt && rm -rf .lock-venv
 
 clean:
-	rm -rf outputs models .pytest_cache
+	rm -rf outputs models .pytest_cache site-build site-build-src

@@ -20,7 +20,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 #: fixture -> the markers a test using it must carry (any one of them)
 SLOW_FIXTURES = {
-    "course_run": ("notebook",),
+    "course_run": ("notebook", "site"),
     "results": ("notebook",),
     "mini_report": ("build", "notebook", "scripts"),
 }

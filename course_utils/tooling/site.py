@@ -1,0 +1,159 @@
+"""The course as a website: the executed notebooks of a run (``outputs/mini``, and
+``outputs/t4`` where a run exists) rendered by Sphinx with myst-nb and sphinx-book-theme.
+
+Nothing is executed here. Each notebook is copied and cleaned for reading: the parameters cell
+that papermill injects, stderr (progress bars, library warnings), widget views and the record
+dump go; the solution cells are folded under their exercises (myst-nb's ``hide-cell``); the
+recorded results follow as a table. The landing page holds the run's table from
+``summary.json`` and the machine, date and versions from ``summary.md``. The build needs no
+network: every asset (theme, search, the Colab badge) is local.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import catalog
+from .runner import SOLUTION_TAG
+
+SITE_SOURCES = Path(__file__).resolve().parents[2] / "site"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+LOCAL_BADGE = "/_static/colab-badge.svg"
+PROFILES = ("mini", "t4")
+
+
+def has_run(folder: Path) -> bool:
+    return (folder / "summary.json").exists()
+
+
+def run_profile(folder: Path) -> str:
+    """The profile a run folder holds (``mini``, ``t4``, ...), from its summary."""
+    rows = json.loads((folder / "summary.json").read_text())
+    return str(rows[0].get("profile", folder.name)) if rows else folder.name
+
+
+def run_header(run: Path) -> dict[str, str]:
+    """The ``- key: value`` lines at the top of a run's summary.md (machine, date, versions)."""
+    header = {}
+    summary = run / "summary.md"
+    for line in summary.read_text().splitlines() if summary.exists() else []:
+        if line.startswith("- ") and ": " in line:
+            key, value = line[2:].split(": ", 1)
+            header[key] = value
+        elif line.startswith("|"):
+            break
+    return header
+
+
+def _is_noise(output: Any) -> bool:
+    """stderr (progress bars, warnings) and widget views, which need a live kernel."""
+    if output.get("output_type") == "stream" and output.get("name") == "stderr":
+        return True
+    data = output.get("data", {})
+    return "application/vnd.jupyter.widget-view+json" in data
+
+
+def results_table(results: dict[str, Any]) -> str:
+    """A notebook's recorded results as a Markdown table."""
+    lines = ["| result | value |", "| --- | --- |"]
+    for name, value in results.items():
+        text = f"{value:.4g}" if isinstance(value, float) else json.dumps(value)
+        lines.append(f"| `{name}` | {text} |")
+    return "\n".join(lines)
+
+
+def reading_copy(executed: Path, target: Path, results: dict[str, Any]) -> None:
+    """The executed notebook, cleaned for reading (see the module's docstring)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    nb.metadata.pop("widgets", None)
+    cells = []
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags:
+            continue
+        if cell.cell_type == "markdown":
+            cell.source = cell.source.replace(COLAB_BADGE, LOCAL_BADGE)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not _is_noise(o)]
+            if "course_utils.show_recorded()" in cell.source:  # the dump: a table instead
+                cells.append(nbformat.v4.new_markdown_cell(results_table(results)))
+                continue
+        if SOLUTION_TAG in tags:  # folded under its exercise, with its own outputs
+            if cell.cell_type == "raw":  # a lecture run: shown, not run
+                cell = nbformat.v4.new_code_cell(cell.source, metadata=cell.metadata)
+            cell.metadata["tags"] = [*tags, "hide-cell"]
+        cells.append(cell)
+    nb.cells = cells
+    nbformat.write(nb, target)
+
+
+def _status_table(rows: list[dict[str, Any]], folder: str) -> str:
+    lines = [
+        "| notebook | status | minutes | peak memory | key results |",
+        "| --- | --- | ---: | ---: | --- |",
+    ]
+    for row in rows:
+        spec = catalog.spec_or_none(row["notebook"])
+        title = spec.title if spec else row["notebook"]
+        name = f"{row['notebook'][:2]} · {title}"
+        link = f"[{name}]({folder}/{row['notebook']}.ipynb)" if row["status"] == "ok" else name
+        peak = f"{row['peak_mb'] / 1024:.2f} GB" if row.get("peak_mb") else ""
+        results = list((row.get("results") or {}).items())[:3]
+        key = ", ".join(
+            f"`{k}` {v:.3g}" if isinstance(v, float) else f"`{k}` {v}" for k, v in results
+        )
+        lines.append(f"| {link} | {row['status']} | {row['seconds'] / 60:.1f} | {peak} | {key} |")
+    return "\n".join(lines)
+
+
+def landing_page(runs: dict[str, Path], pages: dict[str, list[str]]) -> str:
+    """index.md: the course in a few lines, how to start, and each run's table; ``pages``:
+    the notebooks of each profile that have a page."""
+    text = (SITE_SOURCES / "intro.md").read_text()
+    toctrees = []
+    for profile, run in runs.items():
+        rows = json.loads((run / "summary.json").read_text())
+        header = run_header(run)
+        context = ", ".join(f"{k} {v}" for k, v in header.items() if k != "profile")
+        text += f"\n## The `{profile}` run\n\n{context}.\n\n{_status_table(rows, profile)}\n"
+        entries = "\n".join(f"{profile}/{stem}" for stem in pages[profile])
+        toctrees.append(
+            f"```{{toctree}}\n:caption: Notebooks ({profile})\n:maxdepth: 1\n:hidden:\n\n"
+            f"{entries}\n```\n"
+        )
+    return text + "\n" + "\n".join(toctrees)
+
+
+def build(runs: dict[str, Path], out: Path, work: Path) -> Path:
+    """Render ``runs`` (profile -> run folder with executed notebooks and summary.json) into a
+    static site in ``out``; ``work`` holds the generated Sphinx sources. Returns index.html."""
+    missing = [str(run) for run in runs.values() if not (run / "summary.json").exists()]
+    if not runs or missing:
+        raise FileNotFoundError(
+            f"no executed run in {', '.join(missing) or 'runs'}: run 'make course' first"
+        )
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(SITE_SOURCES, work)
+    pages: dict[str, list[str]] = {}
+    for profile, run in runs.items():
+        folder = work / profile
+        folder.mkdir()
+        pages[profile] = []
+        for row in json.loads((run / "summary.json").read_text()):
+            executed = run / f"{row['notebook']}.ipynb"
+            if executed.exists():  # a failed notebook has no executed copy
+                reading_copy(executed, folder / executed.name, row.get("results") or {})
+                pages[profile].append(row["notebook"])
+    (work / "index.md").write_text(landing_page(runs, pages))
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(work), str(out)], check=True
+    )
+    return out / "index.html"

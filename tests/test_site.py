@@ -1,0 +1,135 @@
+"""The website (`make site`, issue 23) built from the test run's executed notebooks, served on
+localhost and read by headless Chromium: pages load without console errors, every image has
+loaded, every internal link resolves; screenshots are saved beside the run's outputs."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlparse
+
+import pytest
+
+from course_utils.tooling import site
+
+pytestmark = pytest.mark.site
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def browser_path() -> str:
+    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
+    if found is None:
+        raise RuntimeError(
+            f"no Chromium on PATH (looked for {', '.join(BROWSERS)}): "
+            "install Debian's chromium (.ci/run does)"
+        )
+    return found
+
+
+@pytest.fixture(scope="module")
+def built(course_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site") / "html"
+    site.build({"mini": course_run}, out, out.parent / "src")
+    return out
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # no line per request in the test's output
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(built):
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(built))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _local_file(built: Path, base: str, url: str) -> Path | None:
+    """The file an internal link points to (None for an external link)."""
+    url = urldefrag(url).url
+    if not url.startswith(base):
+        return None
+    path = built / unquote(urlparse(url).path).lstrip("/")
+    return path / "index.html" if path.is_dir() else path
+
+
+def test_every_page_in_a_real_browser(built, served, course_run):
+    from playwright.sync_api import sync_playwright
+
+    pages = sorted(
+        p.relative_to(built).as_posix()
+        for p in built.rglob("*.html")
+        if not {"_static", "_sources"} & set(p.relative_to(built).parts)
+    )
+    problems: list[str] = []
+    shots = course_run / "site-screenshots"
+    shots.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_path(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        current = {"page": ""}
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(f"{current['page']}: console {m.text}")
+                if m.type == "error"
+                else None
+            ),
+        )
+        page.on("pageerror", lambda e: problems.append(f"{current['page']}: {e}"))
+        for name in pages:
+            current["page"] = name
+            page.goto(f"{served}/{name}", wait_until="load")
+            for src, width in page.eval_on_selector_all(
+                "img", "els => els.map(e => [e.src, e.complete ? e.naturalWidth : 0])"
+            ):
+                if not width:
+                    problems.append(f"{name}: image not loaded: {src[:80]}")
+            for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
+                target = _local_file(built, served, href)
+                if target is not None and not target.exists():
+                    problems.append(f"{name}: broken link {href}")
+            if name in ("index.html", "mini/07_grpo.html"):
+                page.screenshot(path=str(shots / name.replace("/", "_").replace(".html", ".png")))
+        browser.close()
+    assert not problems, "\n".join(problems[:30])
+    assert (shots / "index.png").exists() and (shots / "mini_07_grpo.png").exists()
+
+
+def test_the_landing_table_is_the_runs_summary(built, course_run):
+    index = (built / "index.html").read_text()
+    rows = json.loads((course_run / "summary.json").read_text())
+    assert rows
+    for row in rows:
+        assert f"{row['notebook']}.html" in index or row["status"] != "ok", row["notebook"]
+        assert f"{row['seconds'] / 60:.1f}" in index, row["notebook"]
+    for key in ("machine", "date", "versions"):
+        assert site.run_header(course_run)[key] in index
+
+
+def test_each_notebook_page_shows_figures_solutions_and_results(built, course_run):
+    for row in json.loads((course_run / "summary.json").read_text()):
+        html = (built / "mini" / f"{row['notebook']}.html").read_text()
+        figures = course_run / "figures" / row["notebook"]
+        if figures.exists() and any(figures.iterdir()):
+            assert "<img" in html, row["notebook"]
+        solutions = [
+            cell.split('<div class="cell ', 1)[0] for cell in html.split("tag_solution")[1:]
+        ]
+        if solutions:  # folded (hide-cell), and some show the solutions' own outputs
+            assert all("tag_hide-cell" in cell for cell in solutions), row["notebook"]
+            assert any("cell_output" in cell for cell in solutions), row["notebook"]
+        for name in list(row["results"])[:3]:
+            assert f'<code class="docutils literal notranslate"><span class="pre">{name}' in html
+        assert "injected-parameters" not in html and "show_recorded" not in html
+        assert "output stderr" not in html, row["notebook"]
