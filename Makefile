@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-FAST := not notebook and not build and not scripts and not colab
+FAST := not notebook and not build and not scripts and not colab and not site
 # Colab's library versions (configs/colab/gpu-runtime.txt) wherever the course lets them stand.
 COLAB_PYTHON ?= $(PYTHON)
 COLAB_VENV ?= .venv-colab

@@ -1,6 +1,6 @@
 """Shared fixtures, and the four markers the fast path leaves out.
 
-Fast path: ``pytest -m "not notebook and not build and not scripts and not colab"`` runs every
+Fast path: ``pytest -m "not notebook and not build and not scripts and not colab and not site"`` runs every
 unit test on tiny models built inside the tests (seconds, offline). A test that builds the mini
 models (fixture ``mini_report``) must be marked ``build``; one that executes a course notebook
 (``course_run`` or the runner) must be marked ``notebook``; one that launches scripts/ with
@@ -22,7 +22,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 SLOW_FIXTURES = {
     "course_run": ("notebook", "site"),
     "results": ("notebook",),
-    "mini_report": ("build", "notebook", "scripts"),
+    "mini_report": ("build", "notebook", "scripts", "site"),
 }
 #: Where ``course_run`` writes the executed notebooks; CI uploads them (default: a tmp folder).
 OUTPUTS_ENV = "COURSE_TEST_OUTPUTS"

@@ -152,8 +152,10 @@ def build(runs: dict[str, Path], out: Path, work: Path) -> Path:
                 reading_copy(executed, folder / executed.name, row.get("results") or {})
                 pages[profile].append(row["notebook"])
     (work / "index.md").write_text(landing_page(runs, pages))
-    shutil.rmtree(out, ignore_errors=True)
+    html = work / "_build" / "html"  # myst-nb writes beside it (jupyter_execute/): keep in work
     subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(work), str(out)], check=True
+        [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(work), str(html)], check=True
     )
+    shutil.rmtree(out, ignore_errors=True)  # only now: a failed build leaves the old site
+    shutil.move(html, out)
     return out / "index.html"

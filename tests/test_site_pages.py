@@ -1,0 +1,82 @@
+"""The website's pages as course_utils.tooling.site prepares them (fast: no Sphinx, no browser;
+tests/test_site.py builds and reads the real site)."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from course_utils.tooling import site
+
+
+def _executed(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    badge = f"[![Open In Colab]({site.COLAB_BADGE})](https://colab.research.google.com/x)"
+    injected = nbformat.v4.new_code_cell("SEED = 1", metadata={"tags": ["injected-parameters"]})
+    noisy = nbformat.v4.new_code_cell("train()")
+    noisy.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="100%|####|"),
+        nbformat.v4.new_output("stream", name="stdout", text="loss 0.1\n"),
+        nbformat.v4.new_output(
+            "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"}}
+        ),
+    ]
+    dump = nbformat.v4.new_code_cell("course_utils.record('a', 1)\ncourse_utils.show_recorded()")
+    dump.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a = 1\n")]
+    solution = nbformat.v4.new_raw_cell("print(2)", metadata={"tags": ["solution"]})
+    nb.cells = [nbformat.v4.new_markdown_cell(badge), injected, noisy, dump, solution]
+    nb.metadata["widgets"] = {"state": {}}
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_reading_copy_keeps_the_lesson_and_drops_the_noise(tmp_path):
+    target = tmp_path / "page.ipynb"
+    site.reading_copy(_executed(tmp_path), target, {"a": 1.0, "b": [1, 2]})
+    nb = nbformat.read(target, as_version=4)
+    sources = [c.source for c in nb.cells]
+    assert site.LOCAL_BADGE in sources[0] and site.COLAB_BADGE not in sources[0]
+    assert "SEED = 1" not in sources  # papermill's injected parameters
+    assert [o.get("text") for o in nb.cells[1].outputs] == ["loss 0.1\n"]  # no stderr, widget
+    assert "show_recorded" not in "".join(sources)  # the dump became a table
+    assert "| `a` | 1 |" in sources[2] and "| `b` | [1, 2] |" in sources[2]
+    assert nb.cells[3].cell_type == "code" and "hide-cell" in nb.cells[3].metadata.tags
+    assert "widgets" not in nb.metadata
+
+
+def test_the_landing_page_holds_each_runs_table(tmp_path):
+    run = tmp_path / "mini"
+    run.mkdir()
+    rows = [
+        {
+            "notebook": "07_grpo",
+            "status": "ok",
+            "seconds": 120.0,
+            "peak_mb": 800.0,
+            "results": {"acc_after": 0.91},
+            "profile": "mini",
+        },
+        {
+            "notebook": "06_dpo",
+            "status": "failed",
+            "seconds": 3.0,
+            "peak_mb": None,
+            "results": {},
+            "profile": "mini",
+        },
+    ]
+    (run / "summary.json").write_text(json.dumps(rows))
+    (run / "summary.md").write_text("# s\n\n- profile: mini\n- machine: a laptop\n| x |\n")
+    assert site.run_profile(run) == "mini" and site.run_header(run)["machine"] == "a laptop"
+    page = site.landing_page({"mini": run}, {"mini": ["07_grpo"]})
+    assert "(mini/07_grpo.ipynb)" in page and "| 2.0 | 0.78 GB |" in page
+    assert "06 · " in page and "(mini/06_dpo.ipynb)" not in page  # failed: no page to link
+    assert "mini/07_grpo\n```" in page  # the toctree lists the pages that exist
+
+
+def test_a_site_needs_an_executed_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make course"):
+        site.build({"mini": tmp_path}, tmp_path / "out", tmp_path / "src")
