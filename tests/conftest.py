@@ -1,10 +1,11 @@
-"""Shared fixtures, and the four markers the fast path leaves out.
+"""Shared fixtures, and the five markers the fast path leaves out.
 
-Fast path: ``pytest -m "not notebook and not build and not scripts and not colab and not site"`` runs every
-unit test on tiny models built inside the tests (seconds, offline). A test that builds the mini
-models (fixture ``mini_report``) must be marked ``build``; one that executes a course notebook
-(``course_run`` or the runner) must be marked ``notebook``; one that launches scripts/ with
-accelerate on the mini models, ``scripts``; one that needs the package index, ``colab``.
+Fast path: ``pytest -m "not notebook and not build and not scripts and not colab and not site"``
+runs every unit test on tiny models built inside the tests (seconds, offline). A test that
+builds the mini models (fixture ``mini_report``) must be marked ``build``; one that executes a
+course notebook (``course_run`` or the runner) must be marked ``notebook``; one that launches
+scripts/ with accelerate on the mini models, ``scripts``; one that needs the package index,
+``colab``; one that builds the website from the test run and reads it in a browser, ``site``.
 Collection stops with an error naming any test that uses a slow fixture without its marker.
 """
 

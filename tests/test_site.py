@@ -101,7 +101,12 @@ def test_every_page_in_a_real_browser(built, served, course_run):
                     problems.append(f"{name}: broken link {href}")
             if name in ("index.html", "mini/07_grpo.html"):
                 page.screenshot(path=str(shots / name.replace("/", "_").replace(".html", ".png")))
+        current["page"] = "search"  # Sphinx's search, in the browser, over every page
+        page.goto(f"{served}/search.html?q=GRPOTrainer", wait_until="load")
+        page.wait_for_selector("ul.search li", timeout=15000)
+        found = page.eval_on_selector_all("ul.search li a", "els => els.map(e => e.href)")
         browser.close()
+    assert any("07_grpo" in href for href in found), found
     assert not problems, "\n".join(problems[:30])
     assert (shots / "index.png").exists() and (shots / "mini_07_grpo.png").exists()
 

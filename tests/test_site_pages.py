@@ -77,6 +77,26 @@ def test_the_landing_page_holds_each_runs_table(tmp_path):
     assert "mini/07_grpo\n```" in page  # the toctree lists the pages that exist
 
 
+def test_the_t4_run_sits_beside_the_mini_run(tmp_path):
+    runs = {}
+    for profile in ("mini", "t4"):
+        run = tmp_path / profile
+        run.mkdir()
+        row = {
+            "notebook": "05_x",
+            "status": "ok",
+            "seconds": 60.0,
+            "peak_mb": None,
+            "results": {},
+            "profile": profile,
+        }
+        (run / "summary.json").write_text(json.dumps([row]))
+        runs[profile] = run
+    page = site.landing_page(runs, {"mini": ["05_x"], "t4": ["05_x"]})
+    assert "## The `mini` run" in page and "## The `t4` run" in page
+    assert "(t4/05_x.ipynb)" in page and ":caption: Notebooks (t4)" in page
+
+
 def test_a_site_needs_an_executed_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="make course"):
         site.build({"mini": tmp_path}, tmp_path / "out", tmp_path / "src")
