@@ -62,4 +62,4 @@ lock:
 	mv constraints-cpu.new constraints-cpu.txt && rm -rf .lock-venv
 
 clean:
-	rm -rf outputs models .pytest_cache site-build site-build-src
+	rm -rf outputs models .pytest_cache site-build

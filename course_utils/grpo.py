@@ -260,13 +260,17 @@ def train(
         learning_rate=learning_rate,
         warmup=0,
         seed=seed,
-        num_generations=group_size,
-        beta=beta,
-        epsilon=epsilon,
-        max_completion_length=max_completion_length,
-        temperature=temperature,
-        logging_steps=1,
-        **overrides,
+        **(
+            dict(
+                num_generations=group_size,
+                beta=beta,
+                epsilon=epsilon,
+                max_completion_length=max_completion_length,
+                temperature=temperature,
+                logging_steps=1,
+            )
+            | overrides
+        ),
     )
     torch.manual_seed(seed)  # the adapter's start: peft builds it before the trainer seeds itself
     if isinstance(model, str):

@@ -1,4 +1,5 @@
-"""Learning from preferences: the reward model's loss and DPO's, from scratch (notebook 06).
+"""Learning from preferences: the reward model's loss and DPO's, from scratch (notebook 06), and
+the pipeline's stages (SFT, the reward model) that notebooks 06 and 07 both train.
 
 Preference data is (prompt, chosen, rejected). RLHF first trains a reward model r(x, y) so that
 chosen answers score higher than rejected ones (the Bradley-Terry loss below), then optimises a

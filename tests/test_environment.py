@@ -26,10 +26,10 @@ def _pins(lines) -> dict[str, str]:
 def _declared() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    return [
-        Requirement(text)
-        for text in project["dependencies"] + extras["cpu"] + extras["jupyter"] + extras["dev"]
-    ]
+    declared = project["dependencies"]
+    for extra in ("cpu", "jupyter", "dev", "site"):
+        declared = declared + extras[extra]
+    return [Requirement(text) for text in declared]
 
 
 def test_pyproject_environment_and_lock_agree():

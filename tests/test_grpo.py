@@ -168,3 +168,59 @@ def test_a_reply_that_matches_the_reference_has_no_drift(tiny_decoder):
     torch.manual_seed(0)
     assert grpo.kl_to_reference(policy, tokenizer, PROMPTS * 4, 4) > 0.0
     assert math.isfinite(grpo.kl_to_reference(policy, tokenizer, PROMPTS, 4))
+
+
+def _short_run(model, tokenizer, callbacks=(), **overrides):
+    from course_utils.core.profiles import MINI
+
+    data = Dataset.from_dict(
+        {"prompt": [[{"role": "user", "content": p}] for p in PROMPTS], "answer": ANSWERS}
+    )
+    return grpo.train(
+        model,
+        tokenizer,
+        data,
+        _reward,
+        MINI,
+        seed=0,
+        steps=2,
+        prompts_per_step=2,
+        group_size=2,
+        learning_rate=1e-2,
+        beta=0.1,
+        epsilon=0.2,
+        max_completion_length=4,
+        lora_rank=2,
+        callbacks=callbacks,
+        **overrides,
+    )
+
+
+def test_a_run_keeps_its_adapter_at_each_step_and_restores_it(tiny_decoder):
+    from course_utils import recipes
+
+    model, tokenizer = tiny_decoder
+    snapshots = recipes.adapter_snapshots(1)
+    run = _short_run(copy.deepcopy(model), tokenizer, [snapshots], weight_decay=0.25)
+    assert run.trainer.args.weight_decay == 0.25  # an override reaches GRPOConfig
+    assert run.trainer.args.logging_steps == 1
+    assert sorted(snapshots.states) == [0, 1, 2]
+    start = snapshots.states[0]
+    assert all(v.device.type == "cpu" for v in start.values())
+    assert any((snapshots.states[2][k] - v).abs().max() > 0 for k, v in start.items())
+    snapshots.restore(run.model, 0)
+    with run.model.disable_adapter():  # at step 0 the adapter adds nothing (B = 0)
+        reference = run.model(torch.tensor([[1, 2, 3]])).logits
+    assert torch.allclose(run.model(torch.tensor([[1, 2, 3]])).logits, reference)
+    with pytest.raises(ValueError, match="every = 0"):
+        recipes.adapter_snapshots(0)
+
+
+def test_a_model_with_its_own_adapter_keeps_it(tiny_decoder):
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = tiny_decoder
+    policy = get_peft_model(copy.deepcopy(model), LoraConfig(r=3, target_modules=["q_proj"]))
+    run = _short_run(policy, tokenizer)
+    ranks = {m.r["default"] for m in run.model.modules() if hasattr(m, "lora_A") and m.r}
+    assert ranks == {3}  # not lora_rank's 2 on every linear layer

@@ -12,8 +12,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
 
+import nbformat
 import pytest
 
+from course_utils.core import paths
 from course_utils.tooling import site
 
 pytestmark = pytest.mark.site
@@ -34,7 +36,7 @@ def browser_path() -> str:
 @pytest.fixture(scope="module")
 def built(course_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site") / "html"
-    site.build({"mini": course_run}, out, out.parent / "src")
+    site.build({"mini": course_run}, out)
     return out
 
 
@@ -43,23 +45,30 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+PREFIX = "llm-finetuning-course"  # GitHub Pages serves the site under the repository's name
+
+
 @pytest.fixture(scope="module")
-def served(built):
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(built))
-    )
+def served(built, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pages")
+    (root / PREFIX).symlink_to(built, target_is_directory=True)
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield f"http://127.0.0.1:{server.server_address[1]}/{PREFIX}"
     server.shutdown()
 
 
 def _local_file(built: Path, base: str, url: str) -> Path | None:
-    """The file an internal link points to (None for an external link)."""
+    """The file an internal link points to (None for a link to another site); a link to this
+    host outside the site's prefix points nowhere on Pages."""
     url = urldefrag(url).url
-    if not url.startswith(base):
+    if urlparse(url).netloc != urlparse(base).netloc:
         return None
-    path = built / unquote(urlparse(url).path).lstrip("/")
+    if not url.startswith(base + "/"):
+        return built / "outside-the-site-prefix"
+    path = built / unquote(url[len(base) + 1 :].split("?", 1)[0])
     return path / "index.html" if path.is_dir() else path
 
 
@@ -125,13 +134,15 @@ def test_the_landing_table_is_the_runs_summary(built, course_run):
 def test_each_notebook_page_shows_figures_solutions_and_results(built, course_run):
     for row in json.loads((course_run / "summary.json").read_text()):
         html = (built / "mini" / f"{row['notebook']}.html").read_text()
+        cells = html.split('<div class="cell ')[1:]
+        shown = sum(cell.count("<img") for cell in cells if "cell_output" in cell)
         figures = course_run / "figures" / row["notebook"]
-        if figures.exists() and any(figures.iterdir()):
-            assert "<img" in html, row["notebook"]
-        solutions = [
-            cell.split('<div class="cell ', 1)[0] for cell in html.split("tag_solution")[1:]
-        ]
-        if solutions:  # folded (hide-cell), and some show the solutions' own outputs
+        saved = len(list(figures.glob("*.png"))) if figures.exists() else 0
+        assert shown >= saved, f"{row['notebook']}: {shown} figures shown, {saved} saved"
+        source = nbformat.read(paths.notebooks_dir() / f"{row['notebook']}.ipynb", as_version=4)
+        if any("solution" in c.metadata.get("tags", []) for c in source.cells):
+            solutions = [cell for cell in cells if "tag_solution" in cell.split(">", 1)[0]]
+            assert solutions, row["notebook"]  # folded (hide-cell), with their own outputs
             assert all("tag_hide-cell" in cell for cell in solutions), row["notebook"]
             assert any("cell_output" in cell for cell in solutions), row["notebook"]
         for name in list(row["results"])[:3]:

@@ -99,4 +99,13 @@ def test_the_t4_run_sits_beside_the_mini_run(tmp_path):
 
 def test_a_site_needs_an_executed_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="make course"):
-        site.build({"mini": tmp_path}, tmp_path / "out", tmp_path / "src")
+        site.build({"mini": tmp_path}, tmp_path / "out")
+
+
+def test_a_site_never_replaces_a_folder_it_did_not_build(tmp_path):
+    run = tmp_path / "mini"
+    run.mkdir()
+    (run / "summary.json").write_text("[]")
+    with pytest.raises(FileExistsError, match=f"--out {run}: a folder that is not a site"):
+        site.build({"mini": run}, run)
+    assert (run / "summary.json").exists()

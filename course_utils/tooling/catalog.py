@@ -421,7 +421,7 @@ register(
             "PREFERENCE_PAIRS": Param(
                 "int", 8, 100000, help="preference pairs, section 7", mini=1200, t4=2000
             ),
-            "PAIRS_PER_STEP": Param("int", 1, 256, help="pairs per step", mini=16, t4=8),
+            "PAIRS_PER_STEP": Param("int", 1, 256, help="pairs per step", mini=16, t4=4),
             "MAX_PAIR_TOKENS": Param(
                 "int", 16, 8192, help="tokens per pair side", mini=128, t4=512
             ),

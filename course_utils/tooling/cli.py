@@ -1,5 +1,5 @@
 """The course command line: ``python -m course_utils run | build-mini | build-data | badges |
-params | memory-table | lessons | colab-runtime``."""
+params | memory-table | lessons | colab-runtime | site``."""
 
 from __future__ import annotations
 
@@ -183,17 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _site(args: argparse.Namespace) -> int:
     from . import site
+    from .runner import RunnerError
 
-    folders = args.run or [Path("outputs") / profile for profile in site.PROFILES]
-    runs = {site.run_profile(folder): folder for folder in folders if site.has_run(folder)}
-    if not runs:
-        print(
-            f"error: no run with a summary.json in {', '.join(map(str, folders))}; "
-            "run 'make course' first",
-            file=sys.stderr,
-        )
-        return 2
-    index = site.build(runs, args.out, args.out.parent / (args.out.name + "-src"))
+    if args.run:  # named runs must exist
+        missing = [str(folder) for folder in args.run if not site.has_run(folder)]
+        if missing:
+            raise RunnerError(f"--run {', '.join(missing)}: no summary.json; run 'make course'")
+        folders = args.run
+    else:
+        folders = [f for f in (Path("outputs") / p for p in site.PROFILES) if site.has_run(f)]
+    runs: dict[str, Path] = {}
+    for folder in folders:
+        profile = site.run_profile(folder)
+        if profile in runs:
+            raise RunnerError(f"--run {runs[profile]} and {folder}: both are {profile} runs")
+        runs[profile] = folder
+    index = site.build(runs, args.out)
     print(f"site: {index} (runs: {', '.join(f'{k} from {v}' for k, v in runs.items())})")
     return 0
 

@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -131,31 +132,39 @@ def landing_page(runs: dict[str, Path], pages: dict[str, list[str]]) -> str:
     return text + "\n" + "\n".join(toctrees)
 
 
-def build(runs: dict[str, Path], out: Path, work: Path) -> Path:
+def build(runs: dict[str, Path], out: Path) -> Path:
     """Render ``runs`` (profile -> run folder with executed notebooks and summary.json) into a
-    static site in ``out``; ``work`` holds the generated Sphinx sources. Returns index.html."""
-    missing = [str(run) for run in runs.values() if not (run / "summary.json").exists()]
+    static site in ``out``, which must be new or an earlier site (it is replaced only after a
+    build without warnings). Returns out/index.html."""
+    missing = [str(run) for run in runs.values() if not has_run(run)]
     if not runs or missing:
         raise FileNotFoundError(
             f"no executed run in {', '.join(missing) or 'runs'}: run 'make course' first"
         )
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(SITE_SOURCES, work)
-    pages: dict[str, list[str]] = {}
-    for profile, run in runs.items():
-        folder = work / profile
-        folder.mkdir()
-        pages[profile] = []
-        for row in json.loads((run / "summary.json").read_text()):
-            executed = run / f"{row['notebook']}.ipynb"
-            if executed.exists():  # a failed notebook has no executed copy
-                reading_copy(executed, folder / executed.name, row.get("results") or {})
+    if out.exists() and not (out / ".buildinfo").exists():
+        raise FileExistsError(
+            f"--out {out}: a folder that is not a site built here; name a new folder or an "
+            "earlier site (the build replaces it)"
+        )
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch) / "src"
+        shutil.copytree(SITE_SOURCES, work)
+        pages: dict[str, list[str]] = {}
+        for profile, run in runs.items():
+            (work / profile).mkdir()
+            pages[profile] = []
+            for row in json.loads((run / "summary.json").read_text()):
+                if row["status"] != "ok":  # a failed notebook: its old copy is not this run's
+                    continue
+                executed = run / f"{row['notebook']}.ipynb"
+                reading_copy(executed, work / profile / executed.name, row.get("results") or {})
                 pages[profile].append(row["notebook"])
-    (work / "index.md").write_text(landing_page(runs, pages))
-    html = work / "_build" / "html"  # myst-nb writes beside it (jupyter_execute/): keep in work
-    subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(work), str(html)], check=True
-    )
-    shutil.rmtree(out, ignore_errors=True)  # only now: a failed build leaves the old site
-    shutil.move(html, out)
+        (work / "index.md").write_text(landing_page(runs, pages))
+        html = Path(scratch) / "html"
+        sphinx = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going"]
+        doctrees = ["-d", str(Path(scratch) / "doctrees")]  # not published
+        subprocess.run([*sphinx, *doctrees, str(work), str(html)], check=True)
+        shutil.rmtree(out, ignore_errors=True)  # only now: a failed build leaves the old site
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(html, out)
     return out / "index.html"

@@ -1,0 +1,20 @@
+"""Sphinx configuration of the course's website (built by ``python -m course_utils site``)."""
+
+project = "Fine-tuning large language models, hands-on"
+author = "the course's authors"
+extensions = ["myst_nb"]
+nb_execution_mode = "off"  # the pages show a run that CI (or make course) already made
+nb_merge_streams = True
+myst_enable_extensions = ["dollarmath"]
+exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "intro.md"]
+html_theme = "sphinx_book_theme"
+html_title = "LLM fine-tuning course"
+html_static_path = ["_static"]
+html_theme_options = {
+    "repository_url": "https://github.com/llm-finetuning-course/llm-finetuning-course",
+    "use_repository_button": True,
+    "show_toc_level": 2,
+}
+suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
+html_favicon = "_static/favicon.svg"  # a local one: the browser asks for a favicon on every page
+html_context = {"default_mode": "light"}
