@@ -24,8 +24,10 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 
 setup: $(STAMP)
 
+# Ends with one line: whether this run reproduced the reference run (reference/mini-seed0.json).
 course: $(STAMP)
 	$(OFFLINE) $(PY) -m course_utils run --profile mini --solutions --out outputs/mini
+	@$(PY) -m course_utils compare outputs/mini
 
 # The website from the executed runs (outputs/mini, made by `make course` when missing, and
 # outputs/t4 where a run exists) into site-build/; nothing is executed and nothing downloaded.
@@ -62,4 +64,4 @@ lock:
 	mv constraints-cpu.new constraints-cpu.txt && rm -rf .lock-venv
 
 clean:
-	rm -rf outputs models .pytest_cache site-build
+	rm -rf outputs build/hub-stand-ins .pytest_cache site-build

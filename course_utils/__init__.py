@@ -25,10 +25,15 @@ install). A notebook needs only what this module exports: ``setup``, ``record``,
 ``show_recorded`` and ``save_figure``.
 """
 
-from .tooling.figures import save_figure
-from .tooling.params import ParameterError
-from .tooling.results import record, recorded, show_recorded
-from .tooling.session import Session, setup
+# First, before anything imports torch: the kernel choices that make x86-64 CPUs agree.
+from .core import numerics
+
+numerics.pin()
+
+from .tooling.figures import save_figure  # noqa: E402
+from .tooling.params import ParameterError  # noqa: E402
+from .tooling.results import record, recorded, show_recorded  # noqa: E402
+from .tooling.session import Session, setup  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = [

@@ -2,10 +2,11 @@
 
 Fast path: ``pytest -m "not notebook and not build and not scripts and not colab and not site"``
 runs every unit test on tiny models built inside the tests (seconds, offline). A test that
-builds the mini models (fixture ``mini_report``) must be marked ``build``; one that executes a
-course notebook (``course_run`` or the runner) must be marked ``notebook``; one that launches
-scripts/ with accelerate on the mini models, ``scripts``; one that needs the package index,
-``colab``; one that builds the website from the test run and reads it in a browser, ``site``.
+trains or evaluates the shipped mini models (fixture ``mini_report``) must be marked ``build``;
+one that executes a course notebook (``course_run`` or the runner) must be marked
+``notebook``; one that launches scripts/ with accelerate on the mini models, ``scripts``; one
+that needs the package index, ``colab``; one that builds the website from the test run and
+reads it in a browser, ``site``.
 Collection stops with an error naming any test that uses a slow fixture without its marker.
 """
 
@@ -15,6 +16,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+import course_utils  # noqa: F401  first: pins the CPU kernels before torch runs (core.numerics)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -42,10 +45,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def mini_report() -> dict:
-    """The build report of the mini models, building them first if needed (a few minutes)."""
-    from course_utils.mini.build import ensure_built
+    """The build report of the shipped mini models (models/)."""
+    from course_utils.mini.build import require_models
 
-    return ensure_built()
+    return require_models()
 
 
 @pytest.fixture(scope="session")

@@ -27,4 +27,4 @@ def test_accelerator_and_profile_lines():
 def test_missing_mini_models_are_a_failure_with_the_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "models_dir", lambda: tmp_path)
     [check] = env_check.mini_model_checks(load=True)
-    assert check.status == "FAIL" and "build-mini" in check.detail
+    assert check.status == "FAIL" and "build-mini" in check.detail and "ships" in check.detail

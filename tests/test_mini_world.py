@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -99,7 +98,8 @@ def test_report_meets_the_accuracy_bars(mini_report):
         assert set(accuracy) == set(RECIPE[kind]["tasks"])
         assert min(accuracy[t] for t in tasks.CORE_TASKS) >= 0.90, mini_report[kind]
     for kind in ("seq2seq", "decoder"):
-        card = (Path(mini_report[kind]["path"]) / "README.md").read_text()
+        folder = SEQ2SEQ_DIR if kind == "seq2seq" else DECODER_DIR
+        card = (paths.models_dir() / folder / "README.md").read_text()
         assert f"{mini_report[kind]['parameters']:,}" in card
         for task, acc in mini_report[kind]["accuracy"].items():
             assert f"| {task} | {acc:.3f} |" in card
@@ -163,19 +163,50 @@ def test_trl_does_not_double_eos(tiny_decoder, tmp_path):
     assert ids[-1] == tokenizer.eos_token_id
 
 
-def test_the_build_cache_is_keyed_by_the_recipe(tmp_path, monkeypatch):
+def test_the_shipped_models_were_built_from_todays_inputs():
     from course_utils.mini import build
 
-    first = build.fingerprint()
-    assert first == build.fingerprint() and len(first) == 16
-    assert build.current_report(tmp_path) is None  # nothing built there
-    (tmp_path / build.REPORT).write_text(json.dumps({"fingerprint": first}))
+    report = build.require_models()
+    stale = build.stale_inputs(report)
+    assert not stale, (
+        f"the mini models' inputs changed since models/ was built ({', '.join(stale)}): "
+        "rebuild with `python -m course_utils build-mini` and commit models/"
+    )
+    assert report["fingerprint"] == build.fingerprint()
+
+
+def test_the_fingerprint_follows_recipe_data_and_code(tmp_path, monkeypatch):
+    from course_utils.mini import build
+
+    inputs = build.builder_inputs()
+    first = build.fingerprint(inputs)
+    assert len(first) == 16 and build.current_report(tmp_path) is None  # nothing there
+    (tmp_path / build.REPORT).write_text(json.dumps({"fingerprint": first, "inputs": inputs}))
     for folder in (SEQ2SEQ_DIR, DECODER_DIR):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "config.json").write_text("{}")
-    assert build.current_report(tmp_path) == {"fingerprint": first}
+    assert build.current_report(tmp_path)["fingerprint"] == first
     monkeypatch.setitem(build.RECIPE, "seed", 1)  # another recipe: the build is stale
     assert build.current_report(tmp_path) is None
+    assert {"recipe", "tokenizer_corpus", "held_out_data"} <= set(
+        build.stale_inputs({"inputs": inputs})
+    )
+    monkeypatch.setitem(build.RECIPE, "seed", 0)
+    assert build.stale_inputs({"inputs": inputs}) == []
+    edited = {**inputs, "core/training.py": "0" * 16}  # the training loop was edited since
+    assert build.stale_inputs({"inputs": edited}) == ["core/training.py"]
+
+
+def test_a_rebuild_is_compared_task_by_task():
+    from course_utils.mini import build
+
+    shipped = {k: {"accuracy": {"add": 1.0, "copy": 0.2}} for k in ("seq2seq", "decoder")}
+    rebuilt = {k: {"accuracy": {"add": 0.99, "copy": 0.1}} for k in ("seq2seq", "decoder")}
+    problems = build.check_rebuild(shipped, rebuilt, tolerance=0.02)
+    assert problems == [
+        "mini-seq2seq copy: shipped 0.2, rebuilt 0.1",
+        "mini-decoder copy: shipped 0.2, rebuilt 0.1",
+    ]
 
 
 def test_no_antonym_is_ambiguous():

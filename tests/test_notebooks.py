@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from course_utils.core import paths
+from course_utils.core import numerics, paths
 
 pytestmark = pytest.mark.notebook
 
@@ -62,3 +62,32 @@ def test_no_notebook_prints_more_than_fifteen_lines_of_records(course_run):
                 break
             lines += 1
         assert lines <= MAX_LINES, path.stem
+
+
+def test_no_output_holds_a_warning_or_a_stderr_line(course_run):
+    """Library noise (a warning, a progress bar, a logger line on stderr) is not for students."""
+    import nbformat
+
+    for path in paths.course_notebooks():
+        executed = nbformat.read(course_run / path.name, as_version=4)
+        for index, cell in enumerate(executed.cells):
+            for output in cell.get("outputs", []):
+                text = output.get("text", "")
+                where = f"{path.stem}, cell {index}"
+                assert output.get("name") != "stderr", f"{where} wrote to stderr: {text[:300]}"
+                assert "Warning" not in text, f"{where} printed a warning: {text[:300]}"
+
+
+def test_the_set_up_cell_prints_three_lines(course_run):
+    import nbformat
+
+    for path in paths.course_notebooks():
+        executed = nbformat.read(course_run / path.name, as_version=4)
+        [cell] = [c for c in executed.cells if "course_utils.setup(" in c.source]
+        text = "".join(o.get("text", "") for o in cell.outputs)
+        lines = text.strip().splitlines()
+        assert len(lines) == 3, f"{path.stem}: {text}"
+        assert lines[1].startswith("CPU kernels: "), path.stem
+        if numerics.wanted():
+            assert "AVX2 kernels, pinned:" in lines[1], path.stem
+        assert lines[2].startswith("parameters: the notebook's defaults"), path.stem

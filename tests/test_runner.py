@@ -197,7 +197,8 @@ def test_parameter_values_and_names(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 def test_mini_models_built_only_when_needed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     calls = []
     build = types.ModuleType("course_utils.mini.build")
-    build.ensure_built = lambda: calls.append(1)
+    build.MissingModels = RuntimeError
+    build.require_models = lambda: calls.append(1)
     monkeypatch.setitem(sys.modules, "course_utils.mini", types.ModuleType("course_utils.mini"))
     monkeypatch.setitem(sys.modules, "course_utils.mini.build", build)
     spec = NotebookSpec("95_uses_mini", "t", uses_mini_models=True)

@@ -60,7 +60,8 @@ def test_auto_resolves_to_mini_and_goes_offline(capsys: pytest.CaptureFixture[st
     # None takes the profile's default; "mini:<name>" is a model in models_dir().
     assert cfg.MODEL == str(paths.models_dir() / "mini-seq2seq")
     printed = capsys.readouterr().out
-    assert "profile" in printed and "mini" in printed and "STEPS" in printed
+    assert printed.startswith(f"{STEM}: profile mini, cpu (CPU only), float32, seed 3\n")
+    assert len(printed.splitlines()) == 3 and "STEPS" in cfg.describe()
     with pytest.raises(AttributeError, match="NOT_A_PARAM"):
         _ = cfg.NOT_A_PARAM
 
@@ -135,3 +136,25 @@ def test_bad_seed(seed: object) -> None:
 def test_unknown_notebook() -> None:
     with pytest.raises(KeyError, match="99_nope"):
         setup("99_nope", cell())
+
+
+def test_the_set_up_names_only_the_parameters_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_utils.tooling import session
+
+    monkeypatch.setattr(session, "changed_parameters", lambda stem, ns: {"STEPS": 20})
+    cfg = setup(STEM, cell("mini", 3))
+    assert cfg.headline({"STEPS": 20}).endswith(
+        "parameters changed from the notebook's defaults: STEPS = 20"
+    )
+    assert cfg.headline({}).endswith(
+        "parameters: the notebook's defaults (cfg.describe() lists them)"
+    )
+
+
+def test_changed_parameters_reads_the_notebooks_own_cell() -> None:
+    from course_utils.tooling.session import changed_parameters
+
+    stem = "04_lora_rank_alpha_sweeps"
+    assert changed_parameters(stem, {"PROFILE": "mini", "SEED": 5, "TRAIN_STEPS": None}) == {}
+    assert changed_parameters(stem, {"TRAIN_STEPS": 80, "RANKS": None}) == {"TRAIN_STEPS": 80}
+    assert changed_parameters("99_no_such_notebook", {}) is None

@@ -8,5 +8,6 @@ profiles    the resolved profile (device, number format) that lessons read
 paths       where the course keeps its files
 hub         the Hub's offline switches and the t4 stand-in switch
 progress    trainer progress bars that suit executed notebooks
+numerics    pinned CPU kernels: the same seed gives the same bits on x86-64
 experiment  the harness of notebooks 01, 03 and 04: train a fresh copy one way, measure it
 """

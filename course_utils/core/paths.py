@@ -1,4 +1,4 @@
-"""Where the course keeps its files: the repository, bundled data, built mini models."""
+"""Where the course keeps its files: the repository, bundled data, the shipped mini models."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def data_dir() -> Path:
 
 
 def models_dir() -> Path:
-    """Where ``build-mini`` writes the mini models (override with ``COURSE_MODELS_DIR``)."""
+    """The mini models, shipped in ``models/`` (override with ``COURSE_MODELS_DIR``)."""
     return Path(os.environ.get("COURSE_MODELS_DIR", REPO_ROOT / "models"))
 
 
@@ -40,7 +40,7 @@ def course_notebooks(folder: Path | None = None) -> list[Path]:
 
 def stand_ins_dir() -> Path:
     """Where the t4 stand-in test keeps its local copies of Hub datasets (a build cache)."""
-    return models_dir() / "hub-stand-ins"
+    return Path(os.environ.get("COURSE_CACHE_DIR", REPO_ROOT / "build")) / "hub-stand-ins"
 
 
 def stand_in_dataset_dir(repo_id: str) -> Path:

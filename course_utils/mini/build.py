@@ -1,20 +1,29 @@
-"""Build the mini models: ``python -m course_utils build-mini [--force] [--json]``.
+"""The mini models: shipped in ``models/``, rebuilt by ``python -m course_utils build-mini``.
 
-Trains, on the CPU in a few minutes, a T5-architecture seq2seq model (stands in for FLAN-T5)
-and a Mistral-architecture decoder (stands in for Mistral-7B and small instruct models) on the
-six core tasks of the mini FLAN mixture (the seq2seq model also learns to copy its input),
-measures their held-out exact match per task, and saves
-both with ``save_pretrained`` plus a model card. The build is cached: it is redone only when
-the recipe (or the code that defines the data) changes, or with ``--force``.
+The course ships its two mini models (weights, tokenizers, cards and this build's report, about
+7 MB) so that no notebook, test or Colab runtime has to train them. ``build-mini`` trains them
+again, on the CPU in about 15 minutes, with the course's pinned numerics (``core.numerics``): a
+T5-architecture seq2seq model (stands in for FLAN-T5) and a Mistral-architecture decoder (stands
+in for Mistral-7B and small instruct models) on the six core tasks of the mini FLAN mixture (the
+seq2seq model also learns to copy its input). It measures their held-out exact match per task and
+saves both with ``save_pretrained`` plus a model card.
+
+The report's fingerprint hashes what the models are made from: the recipe, every text the
+tokenizers and the training read, and the code that trains. A test fails when it no longer
+matches the shipped report; ``build-mini`` then rebuilds them into ``models/`` for the commit, and
+``build-mini --check`` rebuilds into a temporary folder and compares with the shipped models.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -68,17 +77,44 @@ RECIPE: dict[str, Any] = {
     },
 }
 SEQ2SEQ_DIR, DECODER_DIR, REPORT = "mini-seq2seq", "mini-decoder", "build_report.json"
-# The build is redone when any of these files changes.
-_SOURCES = ("vocabulary.py", "tasks.py", "corpora.py", "tokenizers.py", "build.py")
+#: The code that trains the models (the data they read is hashed as data, not as code).
+BUILDER_SOURCES = ("mini/build.py", "mini/tokenizers.py", "core/training.py")
 
 
-def fingerprint() -> str:
-    digest = hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode())
-    here = Path(__file__).parent
-    for name in _SOURCES:
-        digest.update((here / name).read_bytes())
-    digest.update((here.parent / "core" / "training.py").read_bytes())
-    return digest.hexdigest()[:16]
+class MissingModels(RuntimeError):
+    """The mini models are not where the course expects them."""
+
+
+def builder_inputs() -> dict[str, str]:
+    """A short hash of each input of the build: the recipe, the texts, the builder's code."""
+    seed = RECIPE["seed"]
+
+    def digest(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()[:16]
+
+    def texts(items) -> bytes:
+        return "\n".join(items).encode()
+
+    inputs = {"recipe": digest(json.dumps(RECIPE, sort_keys=True).encode())}
+    inputs["tokenizer_corpus"] = digest(texts(tokenizer_corpus(seed)))
+    for kind in ("seq2seq", "decoder"):
+        pool = tasks.mixture("train", RECIPE["pool_per_task"], seed, tasks=RECIPE[kind]["tasks"])
+        inputs[f"{kind}_training_data"] = digest(texts(f"{e.prompt}\t{e.target}" for e in pool))
+    every_task = dict.fromkeys(RECIPE["seq2seq"]["tasks"] + RECIPE["decoder"]["tasks"])
+    held_out = [
+        e for t in every_task for e in tasks.examples(t, "test", RECIPE["eval_per_task"], seed)
+    ]
+    inputs["held_out_data"] = digest(texts(f"{e.prompt}\t{e.target}" for e in held_out))
+    package = Path(__file__).resolve().parent.parent
+    for name in BUILDER_SOURCES:
+        inputs[name] = digest((package / name).read_bytes())
+    return inputs
+
+
+def fingerprint(inputs: dict[str, str] | None = None) -> str:
+    """One hash of ``builder_inputs()``: the shipped models are current while it matches."""
+    inputs = builder_inputs() if inputs is None else inputs
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def tokenizer_corpus(seed: int) -> list[str]:
@@ -162,9 +198,25 @@ Load it with
 """
 
 
+def _machine() -> str:
+    """The CPU, core count and kernel choice the build ran on (recorded in its report)."""
+    import platform
+
+    from ..core import numerics
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{cpu} ({os.cpu_count()} cores); {numerics.status()}"
+
+
 def build(out_dir: Path) -> dict[str, Any]:
     """Build both models into ``out_dir`` (replacing what is there) and return the report."""
     import torch
+    import transformers
 
     from ..core.evaluation import accuracy_by_task
     from .tokenizers import train_decoder_tokenizer, train_seq2seq_tokenizer
@@ -172,13 +224,20 @@ def build(out_dir: Path) -> dict[str, Any]:
     seed = RECIPE["seed"]
     torch.set_num_threads(RECIPE["threads"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(out_dir) / f".building-{fingerprint()}"
+    inputs = builder_inputs()
+    staging = Path(out_dir) / f".building-{fingerprint(inputs)}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     corpus = tokenizer_corpus(seed)
     every_task = dict.fromkeys(RECIPE["seq2seq"]["tasks"] + RECIPE["decoder"]["tasks"])
     test_sets = {t: tasks.examples(t, "test", RECIPE["eval_per_task"], seed) for t in every_task}
-    report: dict[str, Any] = {"fingerprint": fingerprint(), "recipe": RECIPE}
+    report: dict[str, Any] = {
+        "fingerprint": fingerprint(inputs),
+        "inputs": inputs,
+        "machine": _machine(),
+        "versions": f"torch {torch.__version__}, transformers {transformers.__version__}",
+        "recipe": RECIPE,
+    }
     for kind, folder, make_tokenizer in (
         ("seq2seq", SEQ2SEQ_DIR, train_seq2seq_tokenizer),
         ("decoder", DECODER_DIR, train_decoder_tokenizer),
@@ -194,12 +253,12 @@ def build(out_dir: Path) -> dict[str, Any]:
         tokenizer.save_pretrained(target)
         megabytes = sum(f.stat().st_size for f in target.iterdir()) / 1e6
         info = {
-            "path": str(out_dir / folder),
             "parameters": sum(p.numel() for p in model.parameters()),
             "megabytes": round(megabytes, 3),
             "build_seconds": round(seconds, 1),
             "final_loss": round(sum(log.losses[-20:]) / 20, 4),
             "accuracy": {t: round(a, 4) for t, a in acc.items()},
+            "weights_sha256": _weights_digest(target),
             "fingerprint": report["fingerprint"],
         }
         (target / "README.md").write_text(_model_card(kind, info))
@@ -210,7 +269,7 @@ def build(out_dir: Path) -> dict[str, Any]:
             file=sys.stderr,
             flush=True,
         )
-    (staging / REPORT).write_text(json.dumps(report, indent=2))
+    (staging / REPORT).write_text(json.dumps(report, indent=2) + "\n")
     for name in (SEQ2SEQ_DIR, DECODER_DIR, REPORT):
         final = out_dir / name
         if final.is_dir():
@@ -220,73 +279,98 @@ def build(out_dir: Path) -> dict[str, Any]:
     return report
 
 
-def current_report(out_dir: Path | None = None) -> dict[str, Any] | None:
-    """The report of the models in ``out_dir`` if they match this recipe, else None."""
+def _weights_digest(folder: Path) -> str:
+    return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()[:16]
+
+
+def read_report(out_dir: Path | None = None) -> dict[str, Any] | None:
+    """The build report of the models in ``out_dir`` (default: the shipped ones), if complete."""
     out_dir = paths.models_dir() if out_dir is None else out_dir
     path = out_dir / REPORT
-    if not path.exists():
-        return None
-    report = json.loads(path.read_text())
     complete = all((out_dir / d / "config.json").exists() for d in (SEQ2SEQ_DIR, DECODER_DIR))
-    return report if complete and report.get("fingerprint") == fingerprint() else None
+    return json.loads(path.read_text()) if complete and path.exists() else None
 
 
-def ensure_built(force: bool = False, out_dir: Path | None = None) -> dict[str, Any]:
-    """Build the mini models unless an up-to-date build is already there.
+def current_report(out_dir: Path | None = None) -> dict[str, Any] | None:
+    """The report of the models in ``out_dir`` if they were built from today's inputs, else None."""
+    report = read_report(out_dir)
+    return report if report and report.get("fingerprint") == fingerprint() else None
 
-    Builds are serialised by a lock file in ``out_dir``: a second process (the tests and
-    ``make course`` at once) waits for the first build and then reuses it.
-    """
-    import fcntl
 
+def require_models(out_dir: Path | None = None) -> dict[str, Any]:
+    """The shipped models' report; stops with what to do when they are missing."""
     out_dir = paths.models_dir() if out_dir is None else out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        report = None if force else current_report(out_dir)
-        if report is None:
-            print(
-                f"Building the mini models into {out_dir} (a few minutes on a CPU)...",
-                file=sys.stderr,
-                flush=True,
-            )
-            report = build(out_dir)
+    report = read_report(out_dir)
+    if report is None:
+        raise MissingModels(
+            f"the mini models are missing from {out_dir}: the repository ships them there "
+            "(a clone without them is incomplete); rebuild with `python -m course_utils "
+            "build-mini` (about 15 minutes on 2 cores)"
+        )
     return report
+
+
+def stale_inputs(report: dict[str, Any]) -> list[str]:
+    """The builder's inputs that changed since ``report``'s build."""
+    now, then = builder_inputs(), report.get("inputs", {})
+    return sorted(name for name in now.keys() | then.keys() if now.get(name) != then.get(name))
+
+
+def check_rebuild(shipped: dict[str, Any], rebuilt: dict[str, Any], tolerance: float) -> list[str]:
+    """Each task whose rebuilt accuracy is more than ``tolerance`` from the shipped one."""
+    problems = []
+    for kind in ("seq2seq", "decoder"):
+        old, new = shipped[kind]["accuracy"], rebuilt[kind]["accuracy"]
+        for task in sorted(old.keys() | new.keys()):
+            a, b = old.get(task), new.get(task)
+            if a is None or b is None or abs(a - b) > tolerance:
+                problems.append(f"mini-{kind} {task}: shipped {a}, rebuilt {b}")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m course_utils build-mini",
-        description="Build (or reuse) the course's mini seq2seq and decoder models.",
+        description="Rebuild the course's mini seq2seq and decoder models (they are shipped in "
+        "models/; rebuild after changing what they are made from, then commit them).",
     )
-    parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
     parser.add_argument(
         "--out",
         type=Path,
         default=None,
-        help="folder for the models (default: COURSE_MODELS_DIR or ./models)",
+        help="folder for the models (default: COURSE_MODELS_DIR or the shipped ./models)",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="rebuild into a temporary folder and compare each task's accuracy with the "
+        "shipped models; exit 1 if one moved by more than --tolerance",
+    )
+    parser.add_argument("--tolerance", type=float, default=0.02, help="default 0.02")
     parser.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON object: path, parameters, megabytes, "
-        "build_seconds and accuracy of each model",
+        help="print one JSON object: parameters, megabytes, build_seconds and accuracy",
     )
     args = parser.parse_args(argv)
-    report = ensure_built(force=args.force, out_dir=args.out)
-    summary = {
-        kind: {
-            k: report[kind][k]
-            for k in ("path", "parameters", "megabytes", "build_seconds", "accuracy")
-        }
-        for kind in ("seq2seq", "decoder")
-    }
+    if args.check:
+        shipped = require_models(args.out)
+        with tempfile.TemporaryDirectory() as folder:
+            rebuilt = build(Path(folder))
+        problems = check_rebuild(shipped, rebuilt, args.tolerance)
+        for kind in ("seq2seq", "decoder"):
+            same = shipped[kind]["weights_sha256"] == rebuilt[kind]["weights_sha256"]
+            print(f"mini-{kind}: weights {'bit-identical to' if same else 'differ from'} shipped")
+        for problem in problems:
+            print(problem)
+        print("rebuild matches the shipped models" if not problems else "rebuild DIFFERS")
+        return 1 if problems else 0
+    report = build(args.out or paths.models_dir())
+    keys = ("parameters", "megabytes", "build_seconds", "accuracy")
+    summary = {kind: {k: report[kind][k] for k in keys} for kind in ("seq2seq", "decoder")}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         for kind, info in summary.items():
-            print(
-                f"{kind}: {info['path']} ({info['parameters']:,} parameters, "
-                f"{info['megabytes']} MB); accuracy {info['accuracy']}"
-            )
+            print(f"mini-{kind}: {info['parameters']:,} parameters; accuracy {info['accuracy']}")
     return 0

@@ -1,5 +1,5 @@
-"""The course command line: ``python -m course_utils run | build-mini | build-data | badges |
-params | memory-table | lessons | colab-runtime | site``."""
+"""The course command line: ``python -m course_utils run | compare | profile | build-mini |
+build-data | badges | params | memory-table | lessons | colab-runtime | site``."""
 
 from __future__ import annotations
 
@@ -88,6 +88,32 @@ def build_parser() -> argparse.ArgumentParser:
         "them without running them",
     )
     run.set_defaults(handler=_run)
+
+    compare = commands.add_parser(
+        "compare",
+        help="say whether a run reproduced the reference run (reference/mini-seed0.json)",
+        description="Hold a run's recorded results against the reference run: seed 0 of every "
+        "notebook in the mini profile with the solutions, on pinned CPU numerics. Values that "
+        "measure the machine (seconds, memory) are left out.",
+    )
+    compare.add_argument("run_dir", type=Path, metavar="OUT", help="a run folder (summary.json)")
+    compare.add_argument(
+        "--update", action="store_true", help="make this run the reference (commit the change)"
+    )
+    compare.add_argument(
+        "--strict", action="store_true", help="exit 1 unless the run reproduced the reference"
+    )
+    compare.set_defaults(handler=_compare)
+
+    profile = commands.add_parser(
+        "profile",
+        help="each notebook's seconds against its budget, and its slowest cells",
+        description="Read a run folder: each notebook's seconds against the mini budget and "
+        "its slowest cells (from the executed copies).",
+    )
+    profile.add_argument("run_dir", type=Path, metavar="OUT", help="a run folder (summary.json)")
+    profile.add_argument("--top", type=int, default=3, help="slowest cells to list (default 3)")
+    profile.set_defaults(handler=_profile)
 
     params = commands.add_parser(
         "params",
@@ -179,6 +205,35 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--out", type=Path, default=Path("site-build"), help="default: site-build")
     site.set_defaults(handler=_site)
     return parser
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from . import reference
+    from .runner import RunnerError
+
+    try:
+        if args.update:
+            print(f"wrote {reference.update(args.run_dir)}")
+            return 0
+        result = reference.compare(args.run_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise RunnerError(str(exc)) from exc
+    print(result.verdict())
+    for line in result.details():
+        print(f"    {line}")
+    return 1 if args.strict and not result.reproduced else 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from . import timings
+    from .runner import RunnerError
+
+    try:
+        text, within = timings.report(args.run_dir, args.top)
+    except (OSError, ValueError, KeyError) as exc:
+        raise RunnerError(f"{args.run_dir}: not a run folder ({exc})") from exc
+    print(text)
+    return 0 if within else 1
 
 
 def _site(args: argparse.Namespace) -> int:

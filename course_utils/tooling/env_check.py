@@ -94,25 +94,36 @@ def accelerator_checks() -> list[Check]:
     ]
 
 
+def kernels_check() -> Check:
+    """Whether this process runs the pinned CPU kernels (``core.numerics``)."""
+    from ..core import numerics
+
+    line = numerics.status()
+    status = "OK" if "pinned:" in line else ("WARN" if "NOT" in line else "INFO")
+    return Check("CPU kernels", status, line)
+
+
 def profile_check() -> Check:
     profile = resolve_profile("auto")
     return Check("PROFILE='auto'", "OK", f"resolves to {profile.name!r} ({profile.accelerator})")
 
 
 def mini_model_checks(load: bool) -> list[Check]:
-    """Whether the mini models are built and up to date, and (optionally) answer correctly."""
-    from ..mini.build import DECODER_DIR, SEQ2SEQ_DIR, current_report
+    """Whether the shipped mini models are there, and (optionally) answer correctly."""
+    from ..mini.build import DECODER_DIR, SEQ2SEQ_DIR, read_report
 
-    report = current_report()
+    report = read_report()
     if report is None:
         return [
             Check(
                 "mini models",
                 "FAIL",
-                f"not built in {paths.models_dir()}: run `python -m course_utils build-mini`",
+                f"missing from {paths.models_dir()} (the repository ships them): clone it again, "
+                "or rebuild them with `python -m course_utils build-mini`",
             )
         ]
-    checks = [Check("mini models", "OK", f"built in {paths.models_dir()}")]
+    where = paths.models_dir().name
+    checks = [Check("mini models", "OK", f"shipped in {where}/, build {report['fingerprint']}")]
     if not load:
         return checks
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -135,6 +146,7 @@ def run_checks(load_mini_models: bool = True) -> list[Check]:
     return [
         *package_checks(),
         *accelerator_checks(),
+        kernels_check(),
         profile_check(),
         *mini_model_checks(load_mini_models),
     ]

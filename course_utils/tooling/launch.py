@@ -124,10 +124,10 @@ def model_source(args: RunArguments) -> str:
     in the offline mini profile, stops here."""
     value = args.model
     if value.startswith(MINI_PREFIX):
-        from ..mini.build import ensure_built
+        from ..mini.build import require_models
         from . import standins
 
-        ensure_built()
+        require_models()
         return standins.mini_model_path(value)
     if looks_like_hub_id(value):
         if args.profile == "mini":

@@ -42,6 +42,8 @@ QUIET_VARIABLES = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
 }
 MEMORY_POLL_SECONDS = 0.2
+#: The most seconds a notebook may take in ``mini`` with its solutions, on 2 cores.
+MINI_BUDGET_SECONDS = 120
 
 
 class RunnerError(Exception):
@@ -61,6 +63,8 @@ class NotebookResult:
     error: str | None = None
     output: Path | None = None  # the executed copy, or the .failed.ipynb
     downloads: tuple[catalog.Download, ...] = ()  # dry run: what the t4 profile fetches
+    parameters: dict[str, Any] = field(default_factory=dict)  # injected into its parameters cell
+    solutions: bool = False  # whether the exercises' solutions ran
 
     def summary_row(self, profile: str) -> dict[str, Any]:
         """The row this result contributes to summary.json."""
@@ -72,6 +76,8 @@ class NotebookResult:
             "results": self.results,
             "error": self.error,
             "profile": profile,
+            "parameters": self.parameters,
+            "solutions": self.solutions,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
 
@@ -388,7 +394,10 @@ def _execute_one(
 
     status = "ok" if error is None else "failed"
     peak = f"{memory.peak_mb:.0f} MB" if memory.peak_mb else "unknown"
-    print(f"{label} {status} in {seconds:.1f} s, peak memory {peak}", flush=True)
+    over = ""
+    if parameters.get("PROFILE") == "mini" and seconds > MINI_BUDGET_SECONDS:
+        over = f" (over the mini budget of {MINI_BUDGET_SECONDS} s)"
+    print(f"{label} {status} in {seconds:.1f} s{over}, peak memory {peak}", flush=True)
     if error:
         print(f"    {error}", flush=True)
     return NotebookResult(
@@ -400,6 +409,8 @@ def _execute_one(
         results=results,
         error=error,
         output=output,
+        parameters=parameters,
+        solutions=solutions,
     )
 
 
@@ -483,8 +494,11 @@ def render_summary(rows: list[dict[str, Any]], header: dict[str, str]) -> str:
     for row in rows:
         peak = f"{row['peak_mb']:.0f}" if row.get("peak_mb") else ""
         results = format_results(row.get("results") or {})
+        seconds = f"{row['seconds']:.1f}"
+        if row.get("profile") == "mini" and row["seconds"] > MINI_BUDGET_SECONDS:
+            seconds += f" (over {MINI_BUDGET_SECONDS})"
         lines.append(
-            f"| {cell(row['notebook'])} | {row['status']} | {row['seconds']:.1f} | {peak} "
+            f"| {cell(row['notebook'])} | {row['status']} | {seconds} | {peak} "
             f"| {cell(results)} |"
         )
     failures = [row for row in rows if row["status"] == "failed"]
@@ -524,11 +538,15 @@ def write_summary(
 
 
 def _ensure_mini_models(notebooks: Sequence[Path]) -> None:
-    """Build the mini models once, if any selected notebook loads them."""
+    """Stop before any kernel starts if a selected notebook needs the mini models and they are
+    missing."""
     if any(getattr(spec_or_none(p.stem), "uses_mini_models", False) for p in notebooks):
-        from ..mini.build import ensure_built
+        from ..mini.build import MissingModels, require_models
 
-        ensure_built()
+        try:
+            require_models()
+        except MissingModels as exc:
+            raise RunnerError(str(exc)) from exc
 
 
 def run_environment(profile: str, stand_ins: bool = False) -> dict[str, str]:

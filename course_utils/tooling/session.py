@@ -3,7 +3,9 @@
     cfg = course_utils.setup("01_catastrophic_forgetting", globals())
 
 reads ``PROFILE``, ``SEED`` and the catalogue's parameter names from the notebook's namespace,
-so each parameter is written once, in the parameters cell.
+so each parameter is written once, in the parameters cell. It prints three lines (profile and
+device, the CPU kernels, the parameters changed from the notebook's defaults);
+``cfg.describe()`` lists every setting.
 """
 
 from __future__ import annotations
@@ -38,6 +40,24 @@ class Session:
     @property
     def device(self) -> str:
         return self.profile.device
+
+    def headline(self, changed: dict[str, Any] | None) -> str:
+        """Two lines: where the run happens, and the parameters changed from the notebook's own
+        defaults (``changed``; None when the notebook's file is not at hand)."""
+        from ..core import numerics
+
+        where = (
+            f"{self.notebook}: profile {self.profile.name}, {self.profile.device} "
+            f"({self.profile.accelerator}), {self.profile.dtype}, seed {self.seed}"
+        )
+        if self.profile.device == "cpu":
+            where += f"\nCPU kernels: {numerics.status()}"
+        if changed is None:
+            return where + "\nparameters: cfg.describe() lists them"
+        if not changed:
+            return where + "\nparameters: the notebook's defaults (cfg.describe() lists them)"
+        listed = ", ".join(f"{name} = {value!r}" for name, value in changed.items())
+        return where + f"\nparameters changed from the notebook's defaults: {listed}"
 
     def describe(self) -> str:
         """The settings in effect, one per line."""
@@ -91,6 +111,28 @@ def _resolve(name: str, value: Any, rule: Param, profile: Profile) -> Any:
     return value
 
 
+def changed_parameters(stem: str, namespace: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The parameters whose value in ``namespace`` is not the one the notebook's own parameters
+    cell writes (PROFILE and SEED are shown anyway); None if the notebook file is not at hand."""
+    import ast
+
+    import nbformat
+
+    from ..core import paths
+    from .parameters_cell import find_cell, parse
+
+    try:
+        nb = nbformat.read(paths.notebooks_dir() / f"{stem}.ipynb", as_version=4)
+        defaults = {line.name: ast.literal_eval(line.value) for line in parse(find_cell(nb).source)}
+    except (OSError, ValueError):
+        return None
+    return {
+        name: namespace[name]
+        for name, default in defaults.items()
+        if name not in ("PROFILE", "SEED") and name in namespace and namespace[name] != default
+    }
+
+
 def setup(notebook: str, namespace: Mapping[str, Any]) -> Session:
     """Resolve the profile, check every parameter, seed everything and print the settings.
 
@@ -117,12 +159,12 @@ def setup(notebook: str, namespace: Mapping[str, Any]) -> Session:
 
         torch.set_num_threads(mini_threads())
     if spec.uses_mini_models and (profile.name == "mini" or hub.stand_ins()):
-        from ..mini.build import ensure_built
+        from ..mini.build import require_models
 
-        ensure_built()
+        require_models()
     if hub.stand_ins():
         standins.write_missing()  # a notebook run by hand in the stand-in test
     seed_everything(seed)
     session = Session(notebook=spec.stem, profile=profile, seed=seed, params=values)
-    print(session.describe())
+    print(session.headline(changed_parameters(spec.stem, namespace)))
     return session

@@ -1,0 +1,163 @@
+"""The reference run: what every notebook records at seed 0 in ``mini``, on pinned numerics.
+
+``reference/mini-seed0.json`` holds each notebook's recorded results from a run at the notebooks'
+own defaults (profile ``mini``, seed 0, with the exercises' solutions), without the values that
+measure the machine rather than the lesson (seconds, latency, peak memory). With the CPU kernels
+pinned (``core.numerics``) every x86-64 machine with AVX2 reproduces it exactly.
+
+    python -m course_utils compare outputs/mini            did this run reproduce it?
+    python -m course_utils compare outputs/mini --update   make this run the reference
+
+The notebook tests require their run to equal it, so a change that moves a number updates the
+reference in the same commit, where the diff shows which numbers moved.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core import paths
+
+#: Recorded values that measure the machine (time, memory of a run), not the lesson.
+MACHINE_KEY = re.compile(r"seconds|latency|peak|gpu_gb")
+#: The run the reference describes: the mini profile at every notebook's own defaults.
+REFERENCE_PARAMETERS = {"PROFILE": "mini"}
+
+
+def reference_file() -> Path:
+    return paths.repo_root() / "reference" / "mini-seed0.json"
+
+
+def lesson_values(results: dict[str, Any]) -> dict[str, Any]:
+    """``results`` without the values that measure the machine."""
+    return {k: v for k, v in sorted(results.items()) if not MACHINE_KEY.search(k)}
+
+
+def _rows(run_dir: Path) -> dict[str, dict[str, Any]]:
+    path = Path(run_dir) / "summary.json"
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(f"{path}: no run summary there ({exc.__class__.__name__})") from exc
+    return {row["notebook"]: row for row in rows if isinstance(row, dict) and "notebook" in row}
+
+
+def why_not_comparable(row: dict[str, Any]) -> str | None:
+    """Why a notebook's run cannot be held against the reference (None if it can)."""
+    if row.get("status") != "ok":
+        return "it failed"
+    if row.get("profile") != "mini":
+        return f"it ran in the {row.get('profile')!r} profile"
+    parameters = row.get("parameters")
+    if parameters is None:
+        return "its run predates the reference (no parameters in summary.json)"
+    changed = {k: v for k, v in parameters.items() if REFERENCE_PARAMETERS.get(k) != v}
+    if changed:
+        return "it ran with " + ", ".join(f"{k}={v!r}" for k, v in changed.items())
+    if not row.get("solutions"):
+        return "it ran without the solutions (run with --solutions)"
+    return None
+
+
+@dataclass
+class Comparison:
+    """A run held against the reference, notebook by notebook."""
+
+    compared: int = 0
+    differences: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # in the reference, not in the run
+    extra: list[str] = field(default_factory=list)  # in the run, not in the reference
+    skipped: list[str] = field(default_factory=list)  # notebooks that cannot be compared
+    notebooks: int = 0
+
+    @property
+    def reproduced(self) -> bool:
+        return self.notebooks > 0 and not (self.differences or self.missing or self.extra)
+
+    def verdict(self) -> str:
+        """One line: whether the run reproduced the reference."""
+        source = reference_file().relative_to(paths.repo_root())
+        if self.reproduced:
+            text = (
+                f"Reproduced the reference run ({source}): {self.compared} recorded values of "
+                f"{self.notebooks} notebook(s) identical"
+            )
+            return text + (f"; {len(self.skipped)} not comparable" if self.skipped else ".")
+        if self.notebooks == 0:
+            return f"Nothing to compare with the reference run ({source}): " + "; ".join(
+                self.skipped or ["no notebook ran"]
+            )
+        problems = len(self.differences) + len(self.missing) + len(self.extra)
+        return (
+            f"Did NOT reproduce the reference run ({source}): {problems} of "
+            f"{self.compared + len(self.missing) + len(self.extra)} recorded values differ"
+        )
+
+    def details(self, limit: int = 20) -> list[str]:
+        lines = self.differences + [f"{m} (missing from this run)" for m in self.missing]
+        lines += [f"{e} (not in the reference)" for e in self.extra] + self.skipped
+        more = [f"... and {len(lines) - limit} more"] if len(lines) > limit else []
+        return lines[:limit] + more
+
+
+def compare(run_dir: Path, reference: dict[str, Any] | None = None) -> Comparison:
+    """Hold the run in ``run_dir`` against the reference (default: the committed one)."""
+    reference = read() if reference is None else reference
+    result = Comparison()
+    for stem, row in _rows(run_dir).items():
+        expected = reference["notebooks"].get(stem)
+        reason = "it is not in the reference" if expected is None else why_not_comparable(row)
+        if reason:
+            result.skipped.append(f"{stem}: not comparable, {reason}")
+            continue
+        result.notebooks += 1
+        got = lesson_values(row.get("results") or {})
+        for key in sorted(expected.keys() | got.keys()):
+            if key not in got:
+                result.missing.append(f"{stem}.{key}")
+            elif key not in expected:
+                result.extra.append(f"{stem}.{key}")
+            else:
+                result.compared += 1
+                if got[key] != expected[key]:
+                    result.differences.append(
+                        f"{stem}.{key}: reference {_short(expected[key])}, "
+                        f"this run {_short(got[key])}"
+                    )
+    return result
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def read() -> dict[str, Any]:
+    return json.loads(reference_file().read_text())
+
+
+def update(run_dir: Path) -> Path:
+    """Make the run in ``run_dir`` the reference: every notebook of it must be comparable."""
+    rows = _rows(run_dir)
+    problems = [f"{stem}: {why}" for stem, row in rows.items() if (why := why_not_comparable(row))]
+    if problems:
+        raise ValueError("cannot be the reference: " + "; ".join(problems))
+    known = read()["notebooks"] if reference_file().exists() else {}
+    notebooks = {**known, **{s: lesson_values(r.get("results") or {}) for s, r in rows.items()}}
+    text = json.dumps(
+        {
+            "about": "Seed 0 of every notebook in the mini profile, with the solutions, on pinned "
+            "numerics (course_utils/tooling/reference.py); machine-dependent values left out.",
+            "notebooks": dict(sorted(notebooks.items())),
+        },
+        indent=1,
+        sort_keys=False,
+    )
+    path = reference_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+    return path
