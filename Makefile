@@ -26,7 +26,7 @@ setup: $(STAMP)
 
 # Ends with one line: whether this run reproduced the reference run (reference/mini-seed0.json).
 course: $(STAMP)
-	$(OFFLINE) $(PY) -m course_utils run --profile mini --solutions --out outputs/mini
+	$(OFFLINE) $(PY) -m course_utils run --profile mini --solutions --jobs 2 --out outputs/mini
 	@$(PY) -m course_utils compare outputs/mini
 
 # The website from the executed runs (outputs/mini, made by `make course` when missing, and

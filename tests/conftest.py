@@ -54,12 +54,12 @@ def mini_report() -> dict:
 @pytest.fixture(scope="session")
 def course_run(mini_report, tmp_path_factory) -> Path:
     """Every course notebook executed once in the mini profile, with the exercises' solutions
-    (so none can rot); returns the output folder."""
+    (so none can rot), two side by side as `make course` runs them; returns the output folder."""
     from course_utils.tooling import runner
 
     folder = os.environ.get(OUTPUTS_ENV)
     out = Path(folder) if folder else tmp_path_factory.mktemp("course-mini")
-    runner.run_notebooks([], "mini", out, {}, solutions=True)
+    runner.run_notebooks([], "mini", out, {}, solutions=True, jobs=2)
     return out
 
 

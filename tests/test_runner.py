@@ -121,6 +121,29 @@ def test_run_success_failure_and_atomic_outputs(
     assert "## Failures" not in (out / "summary.md").read_text()
 
 
+@pytest.mark.notebook
+def test_notebooks_side_by_side_keep_their_own_results(
+    fixtures: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, bad = fixtures
+    out = tmp_path / "out"
+    status, printed = run_cli(
+        capsys, str(good), str(bad), "--profile", "mini", "--jobs", "2", "--out", str(out)
+    )
+    assert status == 0, printed
+    assert json.loads((out / "92_fails.results.json").read_text()) == {"before": 1, "after": 2}
+    assert json.loads((out / "91_records.results.json").read_text())["profile"] == "mini"
+    assert (out / "figures" / "91_records" / "curve.png").is_file()
+    rows = json.loads((out / "summary.json").read_text())
+    assert [row["alone"] for row in rows] == [False, False]
+    assert all(row["peak_mb"] > 10 for row in rows)  # each kernel's own memory
+    assert "(side by side)" in (out / "summary.md").read_text()
+    with pytest.raises(runner.RunnerError, match="--jobs 2 is for the mini profile"):
+        runner.run_notebooks([good], "t4", out, {}, jobs=2)
+    with pytest.raises(runner.RunnerError, match="--jobs 0 is not allowed"):
+        runner.run_notebooks([good], "mini", out, {}, jobs=0)
+
+
 def test_dry_run_prints_downloads_without_torch(fixtures: tuple[Path, Path], tmp_path: Path):
     good, _ = fixtures
     planned = good.with_name("93_planned.ipynb")

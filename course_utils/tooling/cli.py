@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the exercises' solutions (cells tagged 'solution'); a lecture run shows "
         "them without running them",
     )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="mini only: run N notebooks side by side (the same numbers; make course and the "
+        "tests use 2); each notebook's seconds are then not its time alone",
+    )
     run.set_defaults(handler=_run)
 
     compare = commands.add_parser(
@@ -317,6 +325,7 @@ def _run(args: argparse.Namespace) -> int:
         parameters,
         stand_ins=args.stand_ins,
         solutions=args.solutions,
+        jobs=args.jobs,
     )
     failures = [r for r in results if r.status == "failed"]
     print(f"\n{len(results) - len(failures)} of {len(results)} notebook(s) succeeded.")

@@ -35,8 +35,8 @@ def report(run_dir: Path, top: int = 3) -> tuple[str, bool]:
     for row in rows:
         seconds = float(row["seconds"])
         total += seconds
-        mini = row.get("profile") == "mini"
-        verdict = ""
+        mini = row.get("profile") == "mini" and row.get("alone", True)
+        verdict = "" if row.get("alone", True) else "side by side: not its time alone"
         if mini:
             over = seconds > MINI_BUDGET_SECONDS
             within &= not over
