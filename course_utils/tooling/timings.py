@@ -47,5 +47,7 @@ def report(run_dir: Path, top: int = 3) -> tuple[str, bool]:
         if executed.exists():
             for cell_time, index, first in cell_seconds(executed)[:top]:
                 lines.append(f"    cell {index:>3} {cell_time:6.1f} s  {first}")
-    lines.append(f"{'all notebooks':<34} {total:7.1f} s")
+    side_by_side = any(not row.get("alone", True) for row in rows)
+    label = "sum (side by side: less wall time)" if side_by_side else "all notebooks"
+    lines.append(f"{label:<34} {total:7.1f} s")
     return "\n".join(lines), within
