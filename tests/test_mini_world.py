@@ -197,6 +197,15 @@ def test_the_fingerprint_follows_recipe_data_and_code(tmp_path, monkeypatch):
     assert build.stale_inputs({"inputs": edited}) == ["core/training.py"]
 
 
+def test_comments_and_docstrings_do_not_ask_for_a_rebuild():
+    from course_utils.mini.build import _code
+
+    plain = "def f(x):\n    return x + 1\n"
+    noted = '"""Module."""\n# owned by notebook 01\ndef f(x):\n    """Plus one."""\n    return x+1'
+    assert _code(plain) == _code(noted)
+    assert _code(plain) != _code(plain.replace("+ 1", "+ 2"))
+
+
 def test_a_rebuild_is_compared_task_by_task():
     from course_utils.mini import build
 
