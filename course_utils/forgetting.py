@@ -67,11 +67,18 @@ def with_peft_lora(model, rank: int, alpha: float, targets: list[str] | str):
     return get_peft_model(model, config)
 
 
+#: The weight files ``save_pretrained`` writes (the rest is small JSON and a card, which name the
+#: folder the model came from, so their size depends on where the course is).
+WEIGHT_FILES = ("*.safetensors", "*.bin")
+
+
 def saved_megabytes(model) -> float:
-    """Size on disk of ``model.save_pretrained`` (for a peft model: the adapter alone)."""
+    """Size on disk of the weights ``model.save_pretrained`` writes (for a peft model: the
+    adapter alone)."""
     with tempfile.TemporaryDirectory() as folder:
         model.save_pretrained(folder)
-        return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) / 1e6
+        files = [f for pattern in WEIGHT_FILES for f in Path(folder).rglob(pattern)]
+        return sum(f.stat().st_size for f in files) / 1e6
 
 
 @dataclass(frozen=True)

@@ -283,7 +283,7 @@ def this_python_kernel_manager(
             # jupyter_client interrupts a kernel before shutting it down; the idle kernel then
             # logs "KeyboardInterrupt caught in kernel" on the runner's console. A finished
             # notebook has nothing to interrupt.
-            if not self.shutting_down:
+            if not getattr(self, "shutting_down", False):
                 await super()._async_interrupt_kernel()
 
         @property
