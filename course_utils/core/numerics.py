@@ -24,9 +24,11 @@ machine, not bit-identical to the reference.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
+from pathlib import Path
 
 #: The settings that make x86-64 CPUs agree, each read by its library at its first kernel.
 PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"}
@@ -50,6 +52,15 @@ def pin() -> None:
     if wanted():
         os.environ.update(PINNED)
     logging.getLogger(BNB_CPU_LOGGER).setLevel(logging.ERROR)
+
+
+def cpu_model() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo, else what platform says)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def status() -> str:

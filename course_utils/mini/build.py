@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import hashlib
 import json
 import os
@@ -213,17 +212,9 @@ Load it with
 
 def _machine() -> str:
     """The CPU, core count and kernel choice the build ran on (recorded in its report)."""
-    import platform
-
     from ..core import numerics
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu} ({os.cpu_count()} cores); {numerics.status()}"
+    return f"{numerics.cpu_model()} ({os.cpu_count()} cores); {numerics.status()}"
 
 
 def build(out_dir: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..core import paths
+from ..core import numerics, paths
 from ..core.hub import OFFLINE_VARIABLES
 from . import catalog, standins
 from .catalog import spec_or_none
@@ -173,14 +173,6 @@ def default_out_dir(profile: str, stand_ins: bool = False) -> Path:
     return paths.repo_root() / "outputs" / (profile + ("-stand-ins" if stand_ins else ""))
 
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
 def machine_description(accelerator: str) -> str:
     """CPU model and core count, and the GPU if there is one."""
     if accelerator == "CPU only":
@@ -189,7 +181,7 @@ def machine_description(accelerator: str) -> str:
         gpu = f"no GPU ({accelerator})"
     else:
         gpu = f"GPU {accelerator}"
-    return f"{_cpu_model()} ({os.cpu_count()} cores), {gpu}"
+    return f"{numerics.cpu_model()} ({os.cpu_count()} cores), {gpu}"
 
 
 def _version(package: str) -> str:
