@@ -179,15 +179,14 @@ def test_the_fingerprint_follows_recipe_data_and_code(tmp_path, monkeypatch):
     from course_utils.mini import build
 
     inputs = build.builder_inputs()
-    first = build.fingerprint(inputs)
-    assert len(first) == 16 and build.current_report(tmp_path) is None  # nothing there
-    (tmp_path / build.REPORT).write_text(json.dumps({"fingerprint": first, "inputs": inputs}))
+    assert len(build.fingerprint(inputs)) == 16 and build.read_report(tmp_path) is None
+    (tmp_path / build.REPORT).write_text(json.dumps({"inputs": inputs}))
     for folder in (SEQ2SEQ_DIR, DECODER_DIR):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "config.json").write_text("{}")
-    assert build.current_report(tmp_path)["fingerprint"] == first
+    assert build.read_report(tmp_path) == {"inputs": inputs}  # complete: read back
     monkeypatch.setitem(build.RECIPE, "seed", 1)  # another recipe: the build is stale
-    assert build.current_report(tmp_path) is None
+    assert build.fingerprint() != build.fingerprint(inputs)
     assert {"recipe", "tokenizer_corpus", "held_out_data"} <= set(
         build.stale_inputs({"inputs": inputs})
     )

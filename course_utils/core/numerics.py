@@ -10,8 +10,10 @@ from there. Measured on an AMD EPYC with AVX-512 (torch 2.13.0, MKL 2024.2, oneD
 - ``MKL_CBWR`` (MKL's conditional numerical reproducibility) is honoured (``COMPATIBLE`` gives
   other weights) and ``AVX2`` gives this machine's own result; an Intel CPU with AVX-512 would
   otherwise take MKL's AVX-512 code: pinned to ``AVX2``;
-- ``ONEDNN_MAX_CPU_ISA=AVX2``, ``MKL_ENABLE_INSTRUCTIONS=AVX2`` and 1, 2 or 4 threads changed
-  nothing (the thread count is pinned anyway, by the profile);
+- ``ONEDNN_MAX_CPU_ISA=AVX2`` and ``MKL_ENABLE_INSTRUCTIONS=AVX2`` changed nothing;
+- the thread count matters: 1, 2 or 4 threads gave the same 40 steps, but notebook 02 records
+  other numbers with 1 thread than with 2 (longer sequences split across threads), so the
+  profile pins it (``COURSE_THREADS``, 2);
 - both variables are read when the library runs its first kernel, which importing
   transformers or bitsandbytes already does: ``pin()`` runs when ``course_utils`` is imported,
   so a notebook's first import must be ``course_utils``.

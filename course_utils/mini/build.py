@@ -2,11 +2,12 @@
 
 The course ships its two mini models (weights, tokenizers, cards and this build's report, about
 7 MB) so that no notebook, test or Colab runtime has to train them. ``build-mini`` trains them
-again, on the CPU in about 15 minutes, with the course's pinned numerics (``core.numerics``): a
-T5-architecture seq2seq model (stands in for FLAN-T5) and a Mistral-architecture decoder (stands
-in for Mistral-7B and small instruct models) on the six core tasks of the mini FLAN mixture (the
-seq2seq model also learns to copy its input). It measures their held-out exact match per task and
-saves both with ``save_pretrained`` plus a model card.
+again, on the CPU in 6 to 15 minutes on 2 cores, with the course's pinned numerics
+(``core.numerics``): a T5-architecture seq2seq model (stands in for FLAN-T5) and a
+Mistral-architecture decoder (stands in for Mistral-7B and small instruct models) on the six
+core tasks of the mini FLAN mixture (the seq2seq model also learns to copy its input). It
+measures their held-out exact match per task and saves both with ``save_pretrained`` plus a
+model card.
 
 The report's fingerprint hashes what the models are made from: the recipe, every text the
 tokenizers and the training read, and the code that trains. A test fails when it no longer
@@ -295,12 +296,6 @@ def read_report(out_dir: Path | None = None) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if complete and path.exists() else None
 
 
-def current_report(out_dir: Path | None = None) -> dict[str, Any] | None:
-    """The report of the models in ``out_dir`` if they were built from today's inputs, else None."""
-    report = read_report(out_dir)
-    return report if report and report.get("fingerprint") == fingerprint() else None
-
-
 def require_models(out_dir: Path | None = None) -> dict[str, Any]:
     """The shipped models' report; stops with what to do when they are missing."""
     out_dir = paths.models_dir() if out_dir is None else out_dir
@@ -309,7 +304,7 @@ def require_models(out_dir: Path | None = None) -> dict[str, Any]:
         raise MissingModels(
             f"the mini models are missing from {out_dir}: the repository ships them there "
             "(a clone without them is incomplete); rebuild with `python -m course_utils "
-            "build-mini` (about 15 minutes on 2 cores)"
+            "build-mini` (6 to 15 minutes on 2 cores)"
         )
     return report
 
