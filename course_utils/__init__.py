@@ -8,7 +8,8 @@ source of the functions it writes out; ``python -m course_utils lessons --check`
     03 prompt tuning       soft_prompts (SoftPrompt, bottleneck adapter), peft_family (Methods)
     04 LoRA                lora (LoRALinear, counting by formula), peft_family (Methods)
     05 QLoRA               quantization (absmax, zero-point, NF4), memory (budgets), qlora
-    06 DPO                 preference (Bradley-Terry, DPO), recipes (TRL arguments)
+    06 DPO                 preference (Bradley-Terry, DPO, SFT and reward-model stages), recipes
+    07 GRPO                grpo (group advantages, the clipped loss, KL), preference, qlora
 
 Shared by the lessons:
     training            a small explicit PyTorch training loop and its label-masked step
@@ -17,12 +18,12 @@ Shared by the lessons:
     counting            parameter counts, models on the meta device
     data                the bundled datasets (mini) and their Hub counterparts (t4)
     mini                the offline mini world: task mixture, tokenizers, mini models
-    launch              the scripts' plumbing (scripts/sft.py, scripts/dpo.py)
 
 The machinery that runs the course lives out of the way in ``course_utils.tooling``
 (parameters, profiles, the notebook runner, the command line, badges, stand-ins, the Colab
-install). A notebook needs only what this module exports: ``setup``, ``record``,
-``show_recorded`` and ``save_figure``.
+install, ``launch``: the plumbing of scripts/sft.py and scripts/dpo.py). A notebook needs only
+what this module exports: ``setup``, ``record``, ``show_recorded``, ``save_figure`` and
+``use_lesson_code`` (the last line of each ``# @save`` cell).
 """
 
 # First, before anything imports torch: the kernel choices that make x86-64 CPUs agree.
@@ -31,6 +32,7 @@ from .core import numerics
 numerics.pin()
 
 from .tooling.figures import save_figure  # noqa: E402
+from .tooling.lesson_cells import use_lesson_code  # noqa: E402
 from .tooling.params import ParameterError  # noqa: E402
 from .tooling.results import record, recorded, show_recorded  # noqa: E402
 from .tooling.session import Session, setup  # noqa: E402
@@ -44,5 +46,6 @@ __all__ = [
     "save_figure",
     "show_recorded",
     "setup",
+    "use_lesson_code",
     "__version__",
 ]

@@ -1,4 +1,4 @@
-"""One loader for the course's datasets, the same columns in both profiles (notebooks 02, 05, 06).
+"""One loader for the course's datasets: the same columns in both profiles, for every notebook.
 
 ``mini``: the bundled JSON Lines files in data/ (written by ``python -m course_utils build-data``).
 ``t4``:   the real Hugging Face Hub dataset each bundled set stands in for, renamed to the same

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import random
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,10 +46,15 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
+# @lesson notebooks/01_catastrophic_forgetting.ipynb cell=2b14d3bd sha256=0a10d7e2e425
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def l2sp_penalty(model: torch.nn.Module, anchor: dict[str, torch.Tensor], strength: float):
     """strength * sum of (theta - theta_0)^2 over the weights: moving away costs more and more."""
     total = sum(((p - anchor[n]) ** 2).sum() for n, p in model.named_parameters() if n in anchor)
     return strength * total
+
+
+# @end-lesson
 
 
 def with_peft_lora(model, rank: int, alpha: float, targets: list[str] | str):
@@ -109,12 +114,11 @@ class Recipe:
 @dataclass
 class Mitigations:
     """Notebook 01's recipes run on one ``Experiment``: ``old_pool`` is what replay mixes back
-    in, ``penalty`` the L2-SP term (this package's, or a notebook's own). A recipe already run
-    at a seed is reused."""
+    in. L2-SP's term is ``l2sp_penalty``, the one in use. A recipe already run at a seed is
+    reused."""
 
     experiment: Experiment
     old_pool: Sequence[Example]
-    penalty: Callable = l2sp_penalty
 
     def batches(self, recipe: Recipe, seed: int) -> Iterator[list[Example]]:
         """The recipe's training batches: the new task, with replayed old tasks if it asks."""
@@ -132,7 +136,7 @@ class Mitigations:
 
         def pull_towards_start(model):
             anchor = snapshot(model)
-            return lambda m: self.penalty(m, anchor, recipe.l2sp_strength)
+            return lambda m: l2sp_penalty(m, anchor, recipe.l2sp_strength)
 
         return self.experiment.run(
             name,

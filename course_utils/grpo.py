@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 
 
+# @lesson notebooks/07_grpo.ipynb cell=07-12 sha256=c01969b20605
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def group_advantages(rewards: torch.Tensor, group_size: int, scale: bool = True) -> torch.Tensor:
     """Each completion's reward against its group's (the completions of the same prompt, which
     sit next to each other): (r - group mean) / (group sd + 1e-4), or only r - group mean with
@@ -69,10 +71,13 @@ def grpo_loss(
     return (per_token * mask).sum() / mask.sum().clamp(min=1)
 
 
+# @end-lesson
+
+
 # ----- around the lesson: log-probabilities, sampling, TRL's batches --------------------------
 
 
-def completion_logps(
+def per_token_logps(
     model,
     prompt_ids: torch.Tensor,
     prompt_mask: torch.Tensor,
@@ -131,14 +136,13 @@ def reply_texts(completions: Sequence) -> list[str]:
     return [c if isinstance(c, str) else c[-1]["content"] for c in completions]
 
 
-def terms_on_trl_batch(
+def grpo_terms_on_trl_batch(
     trainer,
     inputs: dict,
     reward_func: Callable[..., list[float]],
     rows: list[dict],
-    loss=grpo_loss,
 ) -> dict[str, torch.Tensor]:
-    """The from-scratch loss (``loss``: this module's ``grpo_loss`` or a notebook's own) on a
+    """The from-scratch loss (``grpo_loss`` and the functions it calls, the ones in use) on a
     batch that ``GRPOTrainer._generate_and_score_completions`` made for ``rows`` (each prompt
     ``num_generations`` times in a row): the rewards recomputed from the decoded completions by
     ``reward_func``, called as TRL calls it (the completions, and each other column of ``rows``
@@ -160,14 +164,14 @@ def terms_on_trl_batch(
         inputs["completion_ids"],
         inputs["completion_mask"],
     )
-    logps = completion_logps(model, *tensors, temperature=args.temperature)
+    logps = per_token_logps(model, *tensors, temperature=args.temperature)
     ref_logps = None
     if args.beta:
         with torch.no_grad(), model.disable_adapter():
-            ref_logps = completion_logps(model, *tensors, temperature=args.temperature)
+            ref_logps = per_token_logps(model, *tensors, temperature=args.temperature)
     old_logps = inputs.get("old_per_token_logps")
     mask = inputs["completion_mask"].float()
-    value = loss(
+    value = grpo_loss(
         logps,
         logps.detach() if old_logps is None else old_logps,
         ref_logps,
@@ -178,6 +182,70 @@ def terms_on_trl_batch(
     )
     kl = torch.zeros(()) if ref_logps is None else masked_mean(per_token_kl(logps, ref_logps), mask)
     return {"rewards": reward, "advantages": advantages, "loss": value, "kl": kl.detach()}
+
+
+def trl_batch(trainer, rows: list[dict], seed: int) -> dict:
+    """The batch ``GRPOTrainer``'s training step makes of ``rows`` (each prompt
+    ``num_generations`` times in a row): replies sampled and scored, advantages computed. It
+    calls TRL's private ``_generate_and_score_completions`` (TRL 1.14), the one place the course
+    relies on it; the test against TRL fails if a release changes it."""
+    if not hasattr(trainer, "current_gradient_accumulation_steps"):  # train() sets it
+        trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps
+    torch.manual_seed(seed)
+    return trainer._generate_and_score_completions(rows)
+
+
+def compare_with_trl(
+    trainer,
+    batch: dict,
+    reward_func: Callable[..., list[float]],
+    rows: list[dict],
+    old_shift: float = 0.0,
+    seed: int = 0,
+) -> dict[str, float]:
+    """TRL's loss and gradient (``compute_loss``) against the from-scratch ones
+    (``grpo_terms_on_trl_batch``) on the same ``batch`` of ``rows``. With ``old_shift`` > 0 the
+    sampling policy's log-probabilities are the current ones plus ``old_shift`` times seeded
+    normal noise, as when a batch is reused for several steps: the ratio and the clip at work."""
+    model = trainer.model
+    inputs = dict(batch)
+    if old_shift:
+        with torch.no_grad():
+            current = per_token_logps(
+                model,
+                inputs["prompt_ids"],
+                inputs["prompt_mask"],
+                inputs["completion_ids"],
+                inputs["completion_mask"],
+            )
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.randn(current.shape, generator=generator).to(current.device)
+        inputs["old_per_token_logps"] = current + old_shift * noise
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    theirs = trainer.compute_loss(model, inputs)
+    theirs.backward()
+    their_grads = [p.grad.detach().clone() for p in trainable]
+    model.zero_grad()
+    ours = grpo_terms_on_trl_batch(trainer, inputs, reward_func, rows)
+    ours["loss"].backward()
+    gradient_gap = max(
+        (p.grad - g).abs().max().item() for p, g in zip(trainable, their_grads, strict=True)
+    )
+    group_size = trainer.args.num_generations
+    advantages = ours["advantages"].to(batch["advantages"].device)
+    model.zero_grad()
+    return {
+        "TRL's loss": theirs.item(),
+        "our loss": ours["loss"].item(),
+        "loss gap": abs(theirs.item() - ours["loss"].item()),
+        "largest gradient gap": gradient_gap,
+        "largest gradient": max(g.abs().max().item() for g in their_grads),
+        "mean KL per token": ours["kl"].item(),
+        "groups with signal": 1 - no_signal_share(ours["rewards"], group_size),
+        "advantage gap": (advantages - batch["advantages"]).abs().max().item(),
+        "reward spread": ours["rewards"].std().item(),
+    }
 
 
 #: Sampling from the whole distribution, as GRPOTrainer does by default (a model's own
@@ -241,7 +309,10 @@ def train(
     ``prompts_per_step`` prompts, ``group_size`` completions each. ``reward_funcs`` are what TRL
     takes: functions, or a reward model. The course's trainer arguments (float32 and no
     checkpointing on a CPU), logged every step; ``callbacks`` are transformers'
-    ``TrainerCallback``s; ``overrides`` replace any ``GRPOConfig`` setting."""
+    ``TrainerCallback``s; ``overrides`` set any other ``GRPOConfig`` field (one that this
+    function's own arguments govern, such as ``num_generations``, is refused: the batch is built
+    from ``group_size``)."""
+    import dataclasses
     import tempfile
 
     from transformers import AutoModelForCausalLM
@@ -250,6 +321,15 @@ def train(
     from . import recipes
     from .core.progress import bar_only_progress
 
+    fields = {f.name for f in dataclasses.fields(GRPOConfig)}
+    for name in overrides:
+        if name in GOVERNED:
+            raise ValueError(
+                f"override {name}={overrides[name]!r}: set by train()'s {GOVERNED[name]!r} "
+                "argument (the batch and the groups are built from it); pass that instead"
+            )
+        if name not in fields:
+            raise ValueError(f"override {name}={overrides[name]!r}: GRPOConfig has no such field")
     args = recipes.trainer_arguments(
         GRPOConfig,
         profile,
@@ -293,8 +373,23 @@ def train(
     return Run(trainer, history, seconds)
 
 
+#: GRPOConfig fields that ``train``'s own arguments set: field -> argument.
+GOVERNED = {
+    "num_generations": "group_size",
+    "per_device_train_batch_size": "prompts_per_step",
+    "gradient_accumulation_steps": "prompts_per_step",
+    "max_steps": "steps",
+    "learning_rate": "learning_rate",
+    "seed": "seed",
+    "beta": "beta",
+    "epsilon": "epsilon",
+    "max_completion_length": "max_completion_length",
+    "temperature": "temperature",
+}
+
+
 @torch.no_grad()
-def kl_to_reference(
+def kl_per_reply_to_reference(
     model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 16
 ) -> float:
     """How far the policy has moved from the reference (its adapter switched off), measured on
@@ -324,9 +419,9 @@ def kl_to_reference(
             is_stop = torch.isin(completion, stops).int()
             mask = ((is_stop.cumsum(dim=1) - is_stop) == 0).float()
             args = (enc["input_ids"], enc["attention_mask"], completion, mask.long())
-            logps = completion_logps(model, *args)
+            logps = per_token_logps(model, *args)
             with model.disable_adapter():
-                ref_logps = completion_logps(model, *args)
+                ref_logps = per_token_logps(model, *args)
             totals += (per_token_kl(logps, ref_logps) * mask).sum(dim=1).tolist()
     finally:
         tokenizer.padding_side = side

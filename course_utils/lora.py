@@ -21,6 +21,8 @@ import torch
 from torch import nn
 
 
+# @lesson notebooks/04_lora_rank_alpha_sweeps.ipynb cell=04-75ff35fb sha256=931b74422036
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 class LoRALinear(nn.Module):
     """A frozen ``nn.Linear`` plus a trainable low-rank update B·A, scaled."""
 
@@ -49,6 +51,9 @@ class LoRALinear(nn.Module):
         return layer
 
 
+# @end-lesson
+
+
 def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
     parent, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, child, module)
@@ -60,11 +65,12 @@ def add_lora(
     rank: int,
     alpha: float,
     rslora: bool = False,
-    layer: type[nn.Module] = LoRALinear,
+    layer: type[nn.Module] | None = None,
 ) -> dict[str, nn.Module]:
     """Freeze ``model`` and wrap every ``nn.Linear`` whose name ends in one of ``targets``
-    ("q", "v", "q_proj", ...) with ``layer`` (``LoRALinear``, or the notebook's own version of
-    it); returns the wrappers by module name."""
+    ("q", "v", "q_proj", ...) with ``layer`` (by default ``LoRALinear``, the one in use);
+    returns the wrappers by module name."""
+    layer = layer or LoRALinear
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     chosen = [

@@ -62,6 +62,8 @@ class Budget:
         return self.weights + self.gradients + self.optimizer + self.adapters
 
 
+# @lesson notebooks/05_qlora_mistral_7b_unsloth.ipynb cell=05-6abc86f2 sha256=51d264e794b1
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def budgets(model: nn.Module, lora_parameters: int) -> dict[str, Budget]:
     """The four methods' memory for ``model`` (built on the meta device is enough)."""
     total = sum(p.numel() for p in model.parameters())
@@ -76,6 +78,9 @@ def budgets(model: nn.Module, lora_parameters: int) -> dict[str, Budget]:
             nf4_bytes * quantized + 2.0 * (total - quantized), 0, 0, adapters
         ),
     }
+
+
+# @end-lesson
 
 
 def quantized_layer_bytes(model: nn.Module) -> tuple[int, int]:

@@ -142,11 +142,9 @@ def attach(
     method: str,
     base: nn.Module,
     settings: Settings,
-    adapter: type[nn.Module] = soft_prompts.BottleneckAdapter,
 ) -> nn.Module:
     """A copy of ``base`` with ``method`` added: only the method's parameters are trainable
-    (``FULL``: a copy with every parameter trainable). ``adapter``: the bottleneck adapter's
-    class, the course's or a notebook's own version of it."""
+    (``FULL``: a copy with every parameter trainable)."""
     from peft import get_peft_model
 
     if method not in FAMILIES and method != FULL:
@@ -158,7 +156,7 @@ def attach(
     if config is not None:
         return get_peft_model(model, config)
     if method == "adapter":
-        soft_prompts.add_bottleneck_adapters(model, settings.adapter_bottleneck, adapter=adapter)
+        soft_prompts.add_bottleneck_adapters(model, settings.adapter_bottleneck)
     else:
         _select(model, settings.selective)
     return model
@@ -312,13 +310,11 @@ def emotion_task(n_train: int, n_test: int, seed: int = 0) -> NewTask:
 class Methods:
     """The PEFT family run on one ``Experiment``: each method attached to a fresh copy of the
     base at ``settings``, trained, and measured with the method on and, unless
-    ``measure_removed`` is off, with it taken out again. ``adapter`` is the bottleneck adapter's
-    class: the course's or a notebook's own version of it. ``seed`` seeds each method's
+    ``measure_removed`` is off, with it taken out again. ``seed`` seeds each method's
     initialisation and the order of the batches (``replace(methods, seed=1)`` for another)."""
 
     experiment: Experiment
     settings: Settings
-    adapter: type[nn.Module] = soft_prompts.BottleneckAdapter
     measure_removed: bool = True
     seed: int = 0
 
@@ -326,7 +322,7 @@ class Methods:
         """Attach ``method`` to a fresh copy of the base, train it, measure it."""
         return self.fit(
             method,
-            lambda base: attach(method, base, settings or self.settings, self.adapter),
+            lambda base: attach(method, base, settings or self.settings),
             lr,
         )
 

@@ -23,13 +23,18 @@ import torch
 import torch.nn.functional as F
 
 
+# @lesson notebooks/06_dpo.ipynb cell=06-92be9ffc sha256=9f22869c469d
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def bradley_terry_loss(chosen_scores: torch.Tensor, rejected_scores: torch.Tensor) -> torch.Tensor:
     """A reward model's loss: -log sigmoid(r(chosen) - r(rejected)), the negative log-likelihood
     that the chosen answer wins under the Bradley-Terry model of pairwise preferences."""
     return -F.logsigmoid(chosen_scores - rejected_scores).mean()
 
 
-def completion_logprobs(
+# @end-lesson
+
+
+def sequence_logprobs(
     model, input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_mask: torch.Tensor
 ) -> torch.Tensor:
     """Each row's summed log-probability of its completion tokens (those where
@@ -40,6 +45,8 @@ def completion_logprobs(
     return (per_token * completion_mask[:, 1:]).sum(dim=1)
 
 
+# @lesson notebooks/06_dpo.ipynb cell=06-7f6cdd90 sha256=f0895eaa4e7e
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 @dataclass
 class DPOTerms:
     """DPO's loss on a batch and what TRL logs beside it (means over the batch)."""
@@ -71,6 +78,9 @@ def dpo_loss(
     rejected_rewards = beta * (policy_rejected - reference_rejected)
     loss = -F.logsigmoid(chosen_rewards - rejected_rewards).mean()
     return DPOTerms(loss, chosen_rewards, rejected_rewards)
+
+
+# @end-lesson
 
 
 # ----- data in TRL's layout ------------------------------------------------------------------
@@ -285,15 +295,15 @@ def pair_logprobs(
         for side in ("chosen", "rejected"):
             batch = _encoded_completions(tokenizer, prompts, [r[side] for r in chunk], chat)
             batch = [t.to(device) for t in batch]
-            columns.setdefault(side, []).append(completion_logprobs(model, *batch).cpu())
+            columns.setdefault(side, []).append(sequence_logprobs(model, *batch).cpu())
             with _reference(model):
-                reference = completion_logprobs(model, *batch).cpu()
+                reference = sequence_logprobs(model, *batch).cpu()
             columns.setdefault(f"reference_{side}", []).append(reference)
     return PairLogprobs(**{k: torch.cat(v) for k, v in columns.items()})
 
 
 @torch.no_grad()
-def drift_from_reference(
+def kl_per_token_to_reference(
     model, tokenizer, prompts: Sequence[str], chat: bool, max_new_tokens: int, batch_size: int = 32
 ) -> float:
     """Mean per-token KL(policy || reference) over the policy's own greedy replies to
@@ -384,13 +394,13 @@ def reward_scores(
     return torch.cat(scores)
 
 
-def terms_on_trl_batch(model, batch: dict, beta: float, loss=dpo_loss) -> DPOTerms:
-    """DPO (``loss``: this module's ``dpo_loss``, or a notebook's own version of it) on a batch
+def dpo_terms_on_trl_batch(model, batch: dict, beta: float) -> DPOTerms:
+    """DPO (``dpo_loss``, the one in use: a notebook's ``use_lesson_code`` can swap it) on a batch
     from ``DPOTrainer``'s data loader (chosen rows, then rejected rows, with a completion mask),
     the reference being the adapter disabled."""
     args = (batch["input_ids"], batch["attention_mask"], batch["completion_mask"])
     with torch.no_grad():
-        chosen, rejected = completion_logprobs(model, *args).chunk(2)
+        chosen, rejected = sequence_logprobs(model, *args).chunk(2)
         with _reference(model):
-            reference_chosen, reference_rejected = completion_logprobs(model, *args).chunk(2)
-    return loss(chosen, rejected, reference_chosen, reference_rejected, beta)
+            reference_chosen, reference_rejected = sequence_logprobs(model, *args).chunk(2)
+    return dpo_loss(chosen, rejected, reference_chosen, reference_rejected, beta)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 
 
+# @lesson notebooks/05_qlora_mistral_7b_unsloth.ipynb cell=05-d75d877a sha256=884bb809e7dc
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def absmax_quantize(x: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric quantization: integer codes in [-(2^(b-1) - 1), 2^(b-1) - 1] and the scale."""
     levels = 2 ** (bits - 1) - 1
@@ -50,29 +52,16 @@ def zeropoint_dequantize(
     return (codes.float() - zero_point) / scale
 
 
+# @end-lesson
+
+
+# @lesson notebooks/05_qlora_mistral_7b_unsloth.ipynb cell=05-03e8bab7 sha256=f8b227ec734f
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def _blocks(x: torch.Tensor, block: int) -> torch.Tensor:
     """``x`` flattened into rows of ``block`` numbers (its size must be a multiple of it)."""
     if x.numel() % block:
         raise ValueError(f"block={block} must divide the tensor's {x.numel()} numbers")
     return x.reshape(-1, block)
-
-
-def blockwise_absmax(
-    x: torch.Tensor, block: int = 64, bits: int = 8
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Absmax quantization with one scale per block: (codes of ``x``'s shape, scales)."""
-    rows = _blocks(x.float(), block)
-    levels = 2 ** (bits - 1) - 1
-    scales = levels / rows.abs().amax(dim=1, keepdim=True).clamp(min=torch.finfo(torch.float).tiny)
-    codes = torch.round(rows * scales).clamp(-levels, levels).to(torch.int32)
-    return codes.reshape(x.shape), scales.squeeze(1)
-
-
-def blockwise_absmax_dequantize(
-    codes: torch.Tensor, scales: torch.Tensor, block: int = 64
-) -> torch.Tensor:
-    rows = _blocks(codes.float(), block) / scales.unsqueeze(1)
-    return rows.reshape(codes.shape)
 
 
 def nf4_codebook() -> torch.Tensor:
@@ -103,6 +92,27 @@ def nf4_quantize(x: torch.Tensor, block: int = 64) -> tuple[torch.Tensor, torch.
 
 def nf4_dequantize(codes: torch.Tensor, absmax: torch.Tensor, block: int = 64) -> torch.Tensor:
     rows = nf4_codebook()[_blocks(codes.long(), block)] * absmax.unsqueeze(1)
+    return rows.reshape(codes.shape)
+
+
+# @end-lesson
+
+
+def blockwise_absmax(
+    x: torch.Tensor, block: int = 64, bits: int = 8
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Absmax quantization with one scale per block: (codes of ``x``'s shape, scales)."""
+    rows = _blocks(x.float(), block)
+    levels = 2 ** (bits - 1) - 1
+    scales = levels / rows.abs().amax(dim=1, keepdim=True).clamp(min=torch.finfo(torch.float).tiny)
+    codes = torch.round(rows * scales).clamp(-levels, levels).to(torch.int32)
+    return codes.reshape(x.shape), scales.squeeze(1)
+
+
+def blockwise_absmax_dequantize(
+    codes: torch.Tensor, scales: torch.Tensor, block: int = 64
+) -> torch.Tensor:
+    rows = _blocks(codes.float(), block) / scales.unsqueeze(1)
     return rows.reshape(codes.shape)
 
 

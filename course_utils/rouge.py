@@ -99,6 +99,8 @@ def tokenize(text: str) -> list[str]:
     return spaced.split()
 
 
+# @lesson notebooks/02_flan_t5_instruction_tuning.ipynb cell=02-48bb81be sha256=ef91ff2e7043
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def ngrams(tokens: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
     """Count every run of ``n`` consecutive tokens (an n-gram).
 
@@ -113,9 +115,13 @@ def ngrams(tokens: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
     return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
-# --------------------------------------------------------------------------------------------
-# 2. Precision, recall, F
-# --------------------------------------------------------------------------------------------
+def clipped_overlap(prediction: Counter, reference: Counter) -> int:
+    """Count the n-grams the two bags share, each at most as often as the *other* side has it.
+
+    This "clipping" stops a prediction from scoring by repetition: "the the the the" against
+    "the cat" shares one "the", not four. ``Counter & Counter`` keeps the minimum of the counts.
+    """
+    return (prediction & reference).total()
 
 
 def fmeasure(precision: float, recall: float) -> float:
@@ -136,20 +142,6 @@ def precision_recall_f(matches: int, prediction_total: int, reference_total: int
     return PRF(precision, recall, fmeasure(precision, recall))
 
 
-# --------------------------------------------------------------------------------------------
-# 3. ROUGE-N
-# --------------------------------------------------------------------------------------------
-
-
-def clipped_overlap(prediction: Counter, reference: Counter) -> int:
-    """Count the n-grams the two bags share, each at most as often as the *other* side has it.
-
-    This "clipping" stops a prediction from scoring by repetition: "the the the the" against
-    "the cat" shares one "the", not four. ``Counter & Counter`` keeps the minimum of the counts.
-    """
-    return (prediction & reference).total()
-
-
 def rouge_n(prediction: str, reference: str, n: int) -> PRF:
     """ROUGE-N: the overlap of the n-gram bags of ``prediction`` and ``reference``.
 
@@ -164,11 +156,26 @@ def rouge_n(prediction: str, reference: str, n: int) -> PRF:
     return precision_recall_f(matches, prediction_ngrams.total(), reference_ngrams.total())
 
 
+# @end-lesson
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Precision, recall, F
+# --------------------------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------------------------
+# 3. ROUGE-N
+# --------------------------------------------------------------------------------------------
+
+
 # --------------------------------------------------------------------------------------------
 # 4. ROUGE-L
 # --------------------------------------------------------------------------------------------
 
 
+# @lesson notebooks/02_flan_t5_instruction_tuning.ipynb cell=02-e8ee83ce sha256=1ac0c5edcd39
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def lcs_table(a: Sequence[str], b: Sequence[str]) -> list[list[int]]:
     """The dynamic-programming table of ``lcs_length``: ``table[i][j]`` is the LCS length of
     ``a[:i]`` and ``b[:j]`` (row 0 and column 0 are the empty prefixes)."""
@@ -212,6 +219,9 @@ def rouge_l(prediction: str, reference: str) -> PRF:
     reference_tokens = tokenize(reference)
     matches = lcs_length(prediction_tokens, reference_tokens)
     return precision_recall_f(matches, len(prediction_tokens), len(reference_tokens))
+
+
+# @end-lesson
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 
+# @lesson notebooks/03_prompt_and_prefix_tuning.ipynb cell=03-11 sha256=16ca844db419
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 class SoftPrompt(nn.Module):
     """``num_virtual_tokens`` trainable vectors prepended to the input embeddings of a frozen
     model (the encoder's, for an encoder-decoder)."""
@@ -54,6 +56,11 @@ class SoftPrompt(nn.Module):
         return self.model(inputs_embeds=embeds, attention_mask=attention_mask, **kw)
 
 
+# @end-lesson
+
+
+# @lesson notebooks/03_prompt_and_prefix_tuning.ipynb cell=03-17 sha256=745fd0d2ec4e
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 class BottleneckAdapter(nn.Module):
     """``block`` followed by down-projection, ReLU, up-projection, added back to its output."""
 
@@ -68,6 +75,9 @@ class BottleneckAdapter(nn.Module):
     def forward(self, hidden: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         out = self.block(hidden, *args, **kwargs)
         return out + self.up(torch.relu(self.down(out)))
+
+
+# @end-lesson
 
 
 def is_t5_feed_forward(name: str, module: nn.Module) -> bool:
@@ -87,10 +97,11 @@ def add_bottleneck_adapters(
     model: nn.Module,
     bottleneck: int,
     where: Callable[[str, nn.Module], bool] = is_t5_feed_forward,
-    adapter: type[nn.Module] = BottleneckAdapter,
+    adapter: type[nn.Module] | None = None,
 ) -> list[nn.Module]:
-    """Freeze ``model`` and put an ``adapter`` after every block ``where`` selects; returns
-    them."""
+    """Freeze ``model`` and put an ``adapter`` (by default ``BottleneckAdapter``, the one in
+    use) after every block ``where`` selects; returns them."""
+    adapter = adapter or BottleneckAdapter
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     d_model = model.config.d_model

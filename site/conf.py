@@ -1,5 +1,7 @@
 """Sphinx configuration of the course's website (built by ``python -m course_utils site``)."""
 
+from course_utils.tooling.badges import course_repo  # pyproject.toml's [tool.course], as badges
+
 project = "Fine-tuning large language models, hands-on"
 author = "the course's authors"
 extensions = ["myst_nb"]
@@ -10,7 +12,7 @@ html_theme = "sphinx_book_theme"
 html_title = "LLM fine-tuning course"
 html_static_path = ["_static"]
 html_theme_options = {
-    "repository_url": "https://github.com/llm-finetuning-course/llm-finetuning-course",
+    "repository_url": course_repo().url,
     "use_repository_button": True,
     "show_toc_level": 2,
 }

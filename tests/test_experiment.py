@@ -63,7 +63,7 @@ def test_runs_with_a_key_are_remembered_per_seed_and_replace_starts_afresh(exper
     assert experiment.run("b", 1e-3, key="setting") is first
     assert experiment.run("c", 1e-3, key="setting", seed=1) is not first
     assert experiment.run("d", 1e-3) is not first  # no key: always trained
-    assert replace(experiment, steps=1).done == {}
+    assert replace(experiment, steps=1).remembered == {}
 
 
 def test_prepare_must_build_a_new_model(experiment):

@@ -67,7 +67,7 @@ def test_recipe_lora_settings():
     )
 
 
-def test_mitigations_reuse_a_recipe_and_pull_l2sp_towards_the_start(tiny_seq2seq):
+def test_mitigations_reuse_a_recipe_and_pull_l2sp_towards_the_start(tiny_seq2seq, monkeypatch):
     _, model, tokenizer = tiny_seq2seq
     evaluation = Evaluation(
         tokenizer, tasks.examples("topic", "test", 2), {"add": tasks.examples("add", "test", 2)}
@@ -76,12 +76,14 @@ def test_mitigations_reuse_a_recipe_and_pull_l2sp_towards_the_start(tiny_seq2seq
         model, tokenizer, evaluation, tasks.examples("topic", "train", 8), steps=2, batch_size=4
     )
     pulls = []
+    original = forgetting.l2sp_penalty
 
-    def penalty(m, anchor, strength):
+    def l2sp_penalty(m, anchor, strength):  # a notebook's own, as use_lesson_code installs it
         pulls.append(strength)
-        return forgetting.l2sp_penalty(m, anchor, strength)
+        return original(m, anchor, strength)
 
-    mitigations = forgetting.Mitigations(experiment, tasks.examples("add", "train", 8), penalty)
+    monkeypatch.setattr(forgetting, "l2sp_penalty", l2sp_penalty)
+    mitigations = forgetting.Mitigations(experiment, tasks.examples("add", "train", 8))
     recipe = forgetting.Recipe(1e-3, replay_share=0.5)
     curve = mitigations.run("replay", recipe, seed=0, eval_every=1)
     assert len(curve.curve) == 3 and not pulls

@@ -28,18 +28,6 @@ def test_advantages_are_the_groups_z_scores_and_zero_without_signal():
     assert grpo.no_signal_share(rewards, 4) == 0.5
 
 
-def test_advantages_match_trls_formula():
-    from trl.trainer.utils import nanstd
-
-    torch.manual_seed(0)
-    rewards = torch.rand(24)
-    grouped = rewards.view(-1, 8)
-    mean = grouped.mean(dim=1).repeat_interleave(8)
-    std = nanstd(grouped, dim=1).repeat_interleave(8)
-    expected = (rewards - mean) / (std + 1e-4)
-    assert torch.allclose(grpo.group_advantages(rewards, 8), expected, atol=1e-6)
-
-
 def test_the_clip_stops_the_objective_beyond_one_plus_or_minus_epsilon():
     ratios = torch.tensor([[0.5, 0.9, 1.0, 1.1, 1.5]])
     old = torch.zeros_like(ratios)
@@ -66,12 +54,21 @@ def test_pass_at_k_is_the_direct_count():
 
 
 def test_sampled_replies_come_grouped_by_prompt(tiny_decoder):
-    model, tokenizer = tiny_decoder
+    """Near zero temperature each sample is the prompt's greedy reply, so each run of
+    ``samples`` replies shows which prompt it answers (the longer prompt first: generation
+    sorts prompts by length, and the replies must come back in the order given)."""
+    model, tokenizer = copy.deepcopy(tiny_decoder[0]), tiny_decoder[1]
+    with torch.no_grad():  # large weights: a random model whose replies depend on the prompt
+        for parameter in model.parameters():
+            parameter.mul_(40)
+    prompts = ["Name the group that red belongs to, please.", "A carrot?", "Is 3 odd?"]
+    greedy = [r.text for r in generate_replies(model, tokenizer, prompts, max_new_tokens=4)]
+    assert len(set(greedy)) == len(prompts)  # otherwise the check below could not tell
     torch.manual_seed(0)
-    replies = generate_replies(model, tokenizer, PROMPTS, max_new_tokens=4, samples=3)
-    assert len(replies) == 6
-    greedy = generate_replies(model, tokenizer, PROMPTS, max_new_tokens=4)
-    assert len(greedy) == 2
+    sampled = generate_replies(
+        model, tokenizer, prompts, max_new_tokens=4, samples=3, temperature=1e-4
+    )
+    assert [r.text for r in sampled] == [text for text in greedy for _ in range(3)]
 
 
 def _reward(completions, answer, **kwargs):
@@ -109,13 +106,13 @@ def _trainer(model, tokenizer, tmp_path, beta):
 @pytest.mark.parametrize("beta", [0.0, 0.3])
 def test_from_scratch_grpo_equals_trl_on_the_same_batch(tiny_decoder, tmp_path, beta):
     """Loss and gradient, with the adapter moved off the reference (a non-zero KL) and "old"
-    log-probabilities that differ from the current ones (the ratio and the clip at work)."""
+    log-probabilities that differ from the current ones (the ratio and the clip at work): the
+    comparison notebook 07 shows, by the same function."""
     model, tokenizer = tiny_decoder
     trainer = _trainer(model, tokenizer, tmp_path, beta)
-    policy = trainer.model
     torch.manual_seed(0)
     with torch.no_grad():
-        for name, parameter in policy.named_parameters():
+        for name, parameter in trainer.model.named_parameters():
             if "lora_B" in name:
                 parameter.normal_(0, 0.3)
     rows = [
@@ -123,35 +120,15 @@ def test_from_scratch_grpo_equals_trl_on_the_same_batch(tiny_decoder, tmp_path, 
         for p, a in zip(PROMPTS, ANSWERS, strict=True)
     ]
     rows = [r for r in rows for _ in range(4)]
-    policy.train()
-    trainer.current_gradient_accumulation_steps = 1  # what train() sets before its first step
-    torch.manual_seed(1)
-    inputs = trainer._generate_and_score_completions(rows)
-    tensors = (
-        inputs["prompt_ids"],
-        inputs["prompt_mask"],
-        inputs["completion_ids"],
-        inputs["completion_mask"],
-    )
-    with torch.no_grad():
-        current = grpo.completion_logps(policy, *tensors)
-    inputs["old_per_token_logps"] = current + 0.5 * torch.randn_like(current)
-    trainable = [p for p in policy.parameters() if p.requires_grad]
-
-    theirs = trainer.compute_loss(policy, inputs)
-    theirs.backward()
-    their_grads = [p.grad.clone() for p in trainable]
-    policy.zero_grad()
-
-    ours = grpo.terms_on_trl_batch(trainer, inputs, _reward, rows)
-    ours["loss"].backward()
-    assert ours["rewards"].std() > 0
-    assert torch.allclose(ours["advantages"], inputs["advantages"], atol=1e-6)
-    assert abs(ours["loss"].item() - theirs.item()) < 1e-5
-    assert abs(theirs.item()) > 1e-4  # the shifted ratios make it more than a zero on-policy
-    for mine, their in zip(trainable, their_grads, strict=True):
-        assert torch.allclose(mine.grad, their, atol=1e-5)
-    assert max(g.abs().max().item() for g in their_grads) > 1e-4
+    trainer.model.train()
+    batch = grpo.trl_batch(trainer, rows, seed=1)
+    for shift in (0.0, 0.5):
+        gaps = grpo.compare_with_trl(trainer, batch, _reward, rows, old_shift=shift, seed=2)
+        assert gaps["reward spread"] > 0 and gaps["advantage gap"] < 1e-6
+        assert gaps["loss gap"] < 1e-5 and gaps["largest gradient gap"] < 1e-5
+        assert gaps["largest gradient"] > 1e-4
+        assert (gaps["mean KL per token"] > 1e-4) == bool(beta)
+    assert abs(gaps["TRL's loss"]) > 1e-4  # shifted ratios: more than a zero on-policy loss
 
 
 def test_a_reply_that_matches_the_reference_has_no_drift(tiny_decoder):
@@ -160,14 +137,16 @@ def test_a_reply_that_matches_the_reference_has_no_drift(tiny_decoder):
     model, tokenizer = tiny_decoder
     policy = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, target_modules="all-linear"))
     torch.manual_seed(0)
-    assert grpo.kl_to_reference(policy, tokenizer, PROMPTS, 4) == pytest.approx(0.0, abs=1e-6)
+    assert grpo.kl_per_reply_to_reference(policy, tokenizer, PROMPTS, 4) == pytest.approx(
+        0.0, abs=1e-6
+    )
     with torch.no_grad():
         for name, parameter in policy.named_parameters():
             if "lora_B" in name:
                 parameter.normal_(0, 0.5)
     torch.manual_seed(0)
-    assert grpo.kl_to_reference(policy, tokenizer, PROMPTS * 4, 4) > 0.0
-    assert math.isfinite(grpo.kl_to_reference(policy, tokenizer, PROMPTS, 4))
+    assert grpo.kl_per_reply_to_reference(policy, tokenizer, PROMPTS * 4, 4) > 0.0
+    assert math.isfinite(grpo.kl_per_reply_to_reference(policy, tokenizer, PROMPTS, 4))
 
 
 def _short_run(model, tokenizer, callbacks=(), **overrides):
@@ -224,3 +203,13 @@ def test_a_model_with_its_own_adapter_keeps_it(tiny_decoder):
     run = _short_run(policy, tokenizer)
     ranks = {m.r["default"] for m in run.model.modules() if hasattr(m, "lora_A") and m.r}
     assert ranks == {3}  # not lora_rank's 2 on every linear layer
+
+
+def test_an_override_that_would_break_the_groups_is_refused(tiny_decoder):
+    model, tokenizer = tiny_decoder
+    with pytest.raises(
+        ValueError, match="override num_generations=3: set by train\\(\\)'s 'group_size'"
+    ):
+        _short_run(copy.deepcopy(model), tokenizer, num_generations=3)
+    with pytest.raises(ValueError, match="override weight_decai=0.1: GRPOConfig has no such field"):
+        _short_run(copy.deepcopy(model), tokenizer, weight_decai=0.1)

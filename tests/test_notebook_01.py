@@ -85,10 +85,12 @@ def test_the_matched_comparison_is_recorded_with_its_spread(r):
     assert r["old_acc_matched_replay"] - r["old_acc_matched_full_ft"] >= 0.1
 
 
-def test_every_method_has_a_mean_and_a_spread(r):
+def test_every_recipe_learns_the_new_task_at_each_of_its_seeds(r):
+    """Forgetting is compared between recipes that all learned: each headline recipe's mean
+    new-task accuracy over its seeds stays above 0.8 by two standard deviations (seed 0: 0.92 to
+    0.96, spreads 0.01 to 0.02)."""
     for method in HEADLINE:
-        for key in ("old", "new"):
-            assert 0.0 <= r[f"{key}_acc_{method}"] <= 1.0
-            assert 0.0 <= r[f"{key}_acc_{method}_sd"] <= 0.5
+        assert r[f"new_acc_{method}"] - 2 * r[f"new_acc_{method}_sd"] >= 0.8, method
+        assert r[f"old_acc_{method}_sd"] >= 0.0, method
     for knob in ("full_ft_lr", *MITIGATIONS):
         assert len(sweep(r, knob)) >= 2, knob

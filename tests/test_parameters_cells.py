@@ -48,6 +48,21 @@ def test_setup_follows_the_cell_and_repeats_no_parameter(path):
         )
 
 
+def test_a_parameter_several_notebooks_share_is_declared_once():
+    declared = [
+        (f"{spec.stem}.{name}", rule)
+        for spec in catalog.NOTEBOOKS.values()
+        for name, rule in spec.params.items()
+    ]
+    copies = [
+        (where, other)
+        for index, (where, rule) in enumerate(declared)
+        for other, same in declared[index + 1 :]
+        if same == rule and same is not rule
+    ]
+    assert copies == [], "declare these once, as a constant in catalog.py"
+
+
 def test_every_notebook_opens_with_the_same_short_colab_cell():
     first_code = {
         p.stem: next(c for c in read(p).cells if c.cell_type == "code").source for p in NOTEBOOKS

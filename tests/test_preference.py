@@ -54,7 +54,7 @@ def test_from_scratch_dpo_equals_trl_on_the_same_batch(tiny_decoder, tmp_path):
     policy.train()
     with torch.no_grad():
         theirs = trainer.compute_loss(policy, batch).item()
-    ours = preference.terms_on_trl_batch(policy, batch, beta)
+    ours = preference.dpo_terms_on_trl_batch(policy, batch, beta)
     logged = {k: v[-1] for k, v in trainer._metrics["train"].items()}
     assert abs(ours.loss.item() - theirs) < 1e-5
     assert abs(ours.loss.item() - math.log(2)) > 1e-3  # the adapter really moved the policy
@@ -109,7 +109,7 @@ def test_pair_logprobs_tokenize_as_trl_does(tiny_decoder, tmp_path, chat):
     policy = trainer.model
     _move_adapter(policy)
     batch = next(iter(trainer.get_eval_dataloader(trainer.train_dataset)))  # in order
-    from_trl = preference.terms_on_trl_batch(policy, batch, beta=1.0)
+    from_trl = preference.dpo_terms_on_trl_batch(policy, batch, beta=1.0)
     ours = preference.pair_logprobs(policy, tokenizer, rows, chat, batch_size=3)
     assert torch.allclose(ours.chosen - ours.reference_chosen, from_trl.chosen_rewards, atol=1e-5)
     assert torch.allclose(
@@ -122,10 +122,10 @@ def test_drift_is_zero_at_the_start_and_grows_when_the_adapter_moves(tiny_decode
     model, tokenizer = tiny_decoder
     policy = _dpo_trainer(model, tokenizer, tmp_path).model
     prompts = PAIRS["prompt"]
-    at_start = preference.drift_from_reference(policy, tokenizer, prompts, True, 6)
+    at_start = preference.kl_per_token_to_reference(policy, tokenizer, prompts, True, 6)
     assert at_start == pytest.approx(0.0, abs=1e-7)
     _move_adapter(policy)
-    assert preference.drift_from_reference(policy, tokenizer, prompts, True, 6) > 1e-3
+    assert preference.kl_per_token_to_reference(policy, tokenizer, prompts, True, 6) > 1e-3
 
 
 def test_the_sft_model_is_a_clean_start_for_dpo(tiny_decoder, tmp_path):

@@ -35,7 +35,17 @@ def test_the_reference_holds_no_machine_measurement():
 
 def write_run(folder: Path, results: dict, **row) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    defaults = {"status": "ok", "profile": "mini", "parameters": {"PROFILE": "mini"}}
+    defaults = {
+        "status": "ok",
+        "profile": "mini",
+        "parameters": {"PROFILE": "mini"},
+        "seconds": 80.0,
+        "peak_mb": 900.0,
+        "alone": False,
+        "machine": "a laptop",
+        "versions": "torch 2",
+        "finished": "2026-12-02T01:00:00+00:00",
+    }
     rows = [
         {"notebook": stem, "results": values, "solutions": True, **defaults, **row}
         for stem, values in results.items()
@@ -86,3 +96,21 @@ def test_the_command_prints_the_verdict_and_update_writes_the_reference(
     assert main(["compare", str(moved)]) == 0  # a report, not a failure...
     assert main(["compare", str(moved), "--strict"]) == 1  # ...unless asked
     assert main(["compare", str(tmp_path / "nothing")]) == 2
+
+
+def test_the_readme_table_is_written_from_the_reference_runs_timings(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "repo_root", lambda: tmp_path)
+    reference.update(write_run(tmp_path / "run", {"01_a": {"acc": 0.5}, "02_b": {"acc": 1}}))
+    reference.update(write_run(tmp_path / "again", {"02_b": {"acc": 1}}, seconds=130.0))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# c\n\n{reference.README_BEGIN}\nold\n{reference.README_END}\nend\n")
+    assert reference.write_readme(readme) and not reference.write_readme(readme)
+    text = readme.read_text()
+    assert (
+        "The reference run (2026-12-02; a laptop; torch 2), `mini` with the solutions, two " in text
+    )
+    assert "| 01_a | 80 | 900 |\n| 02_b | 130 | 900 |\n| all, added up | 210 | |" in text
+    assert "old" not in text and text.endswith("end\n")
+    readme.write_text("# no markers\n")
+    with pytest.raises(ValueError, match="needs one"):
+        reference.write_readme(readme)

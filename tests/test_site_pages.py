@@ -47,6 +47,20 @@ def test_a_reading_copy_keeps_the_lesson_and_drops_the_noise(tmp_path):
     assert "widgets" not in nb.metadata
 
 
+@pytest.mark.parametrize(
+    ("source", "dump"),
+    [
+        ("course_utils.record('a', 1)\ncourse_utils.show_recorded()", True),
+        ("from course_utils import show_recorded\n\nshow_recorded( )", True),
+        ("# course_utils.show_recorded() ends the notebook\nprint(1)", False),
+        ("print('course_utils.show_recorded()')", False),
+        ("!pip list", False),
+    ],
+)
+def test_the_dump_is_the_cell_that_calls_show_recorded(source, dump):
+    assert site.is_results_dump(source) is dump
+
+
 def test_the_landing_page_holds_each_runs_table(tmp_path):
     run = tmp_path / "mini"
     run.mkdir()
@@ -58,6 +72,8 @@ def test_the_landing_page_holds_each_runs_table(tmp_path):
             "peak_mb": 800.0,
             "results": {"acc_after": 0.91},
             "profile": "mini",
+            "finished": "2026-01-02T10:00:00+00:00",
+            "machine": "a laptop",
         },
         {
             "notebook": "06_dpo",
@@ -66,12 +82,16 @@ def test_the_landing_page_holds_each_runs_table(tmp_path):
             "peak_mb": None,
             "results": {},
             "profile": "mini",
+            "finished": "2026-01-02T09:00:00+00:00",
         },
     ]
     (run / "summary.json").write_text(json.dumps(rows))
-    (run / "summary.md").write_text("# s\n\n- profile: mini\n- machine: a laptop\n| x |\n")
-    assert site.run_profile(run) == "mini" and site.run_header(run)["machine"] == "a laptop"
+    assert site.run_profile(run) == "mini"
+    # the machine and date of the notebook that finished last, from summary.json
+    date = "2026-01-02T10:00:00+00:00"
+    assert site.run_header(run) == {"machine": "a laptop", "date": date}
     page = site.landing_page({"mini": run}, {"mini": ["07_grpo"]})
+    assert f"machine a laptop, date {date}." in page
     assert "(mini/07_grpo.ipynb)" in page and "| 2.0 | 0.78 GB |" in page
     assert "06 · " in page and "(mini/06_dpo.ipynb)" not in page  # failed: no page to link
     assert "mini/07_grpo\n```" in page  # the toctree lists the pages that exist

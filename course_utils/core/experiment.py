@@ -20,7 +20,7 @@ from torch import nn
 from .counting import total_parameters, trainable_parameters
 from .evaluation import accuracy_by_task, exact_match, generate_answers
 from .examples import Example
-from .training import sample_batches, train, training_step
+from .training import sample_batches, train
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Evaluation:
     old_tests: dict[str, Sequence[Example]]
     score: Callable[[list[str], list[str]], float] = exact_match
     max_new_tokens: int = 12
-    max_source_tokens: int | None = None  # a longer prompt loses tokens at its start
+    max_prompt_tokens: int | None = None  # a longer prompt loses tokens at its start
 
     def old_by_task(self, model: nn.Module) -> dict[str, float]:
         return accuracy_by_task(model, self.tokenizer, self.old_tests)
@@ -48,7 +48,7 @@ class Evaluation:
             self.tokenizer,
             [e.prompt for e in self.new_test],
             max_new_tokens=self.max_new_tokens,
-            max_input_tokens=self.max_source_tokens,
+            max_input_tokens=self.max_prompt_tokens,
         )
         return self.score(answers, [e.target for e in self.new_test])
 
@@ -89,8 +89,8 @@ class Outcome:
 @dataclass
 class Experiment:
     """What a notebook's runs share. ``run`` trains one way at one seed; given a ``key`` it
-    remembers the outcome, so a sweep that meets a setting already run reuses it.
-    ``step_function`` is the training step every run uses: the core's or a notebook's own."""
+    remembers the outcome, so a sweep that meets a setting already run reuses it. Each step is
+    ``training.training_step``, the one in use."""
 
     base_model: nn.Module
     tokenizer: object
@@ -98,9 +98,8 @@ class Experiment:
     new_pool: Sequence[Example]
     steps: int
     batch_size: int
-    max_source_tokens: int = 128  # training inputs are cut to this many tokens
-    step_function: Callable[..., float] = training_step
-    done: dict = field(default_factory=dict, init=False, repr=False)  # not shared by replace()
+    max_train_tokens: int = 128  # tokens kept of each training prompt and each target
+    remembered: dict = field(default_factory=dict, init=False, repr=False)  # not kept by replace()
 
     def run(
         self,
@@ -121,7 +120,7 @@ class Experiment:
         added to the loss (L2-SP's pull towards the prepared weights, say). ``eval_every`` > 0
         evaluates at step 0, every ``eval_every`` steps and at the end; 0 only at the end.
         """
-        known = self.done.get((key, seed)) if key is not None else None
+        known = self.remembered.get((key, seed)) if key is not None else None
         if known is not None and (len(known.curve) > 1 or not eval_every):
             return known
         torch.manual_seed(seed)
@@ -137,8 +136,7 @@ class Experiment:
             extra_loss=extra_loss_for(model) if extra_loss_for else None,
             evaluate=lambda step: self.evaluation(model),
             eval_every=eval_every,
-            max_length=self.max_source_tokens,
-            step_function=self.step_function,
+            max_length=self.max_train_tokens,
         )
         outcome = Outcome(
             name=name,
@@ -150,5 +148,5 @@ class Experiment:
             model=model,
         )
         if key is not None:
-            self.done[(key, seed)] = outcome
+            self.remembered[(key, seed)] = outcome
         return outcome

@@ -112,6 +112,8 @@ class TrainLog:
     eval_seconds: float = 0.0
 
 
+# @lesson notebooks/01_catastrophic_forgetting.ipynb cell=01-7e5033cb sha256=1ac5c88a935b
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def masked_loss(logits: torch.Tensor, labels: torch.Tensor, shift: bool) -> torch.Tensor:
     """Mean cross-entropy over the label tokens, skipping every position labelled -100 (padding,
     and a decoder's prompt). With ``shift`` (a decoder-only model) the logits at position t
@@ -145,6 +147,9 @@ def training_step(
     return loss.item()
 
 
+# @end-lesson
+
+
 def train(
     model,
     tokenizer,
@@ -158,14 +163,12 @@ def train(
     evaluate: Callable[[int], dict] | None = None,
     eval_every: int = 0,
     max_length: int = 128,
-    step_function: Callable[..., float] = training_step,
 ) -> TrainLog:
     """Train the parameters that require grad for ``steps`` AdamW steps.
 
     extra_loss(model) is added to the task loss (e.g. an L2 pull towards the start weights).
     evaluate(step) runs at step 0, every ``eval_every`` steps and at the end.
     max_length: tokens kept of each prompt and each target.
-    step_function: ``training_step``, or a notebook's own version of it.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -186,7 +189,7 @@ def train(
     for step in range(1, steps + 1):
         batch = make_batch(model, tokenizer, next(batches), max_length)
         batch = {key: value.to(device) for key, value in batch.items()}
-        log.losses.append(step_function(model, batch, optimizer, scheduler, clip, extra_loss))
+        log.losses.append(training_step(model, batch, optimizer, scheduler, clip, extra_loss))
         if eval_every and (step % eval_every == 0 or step == steps):
             run_eval(step)
     model.eval()

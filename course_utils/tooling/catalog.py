@@ -3,8 +3,12 @@ for None, what the ``t4`` profile downloads (and the local stand-in the t4 stand
 it), and the cut-down settings of that test.
 
 A notebook's parameters cell writes each name once with its default; everything else about a
-parameter is here. ``python -m course_utils params --write`` rewrites the cells' comments from
-this file, and ``tests/test_parameters_cells.py`` checks that cells and catalogue agree.
+parameter is here. ``python -m course_utils params`` rewrites the cells' comments from this
+file (``params --check`` only says which cells are out of date), and
+``tests/test_parameters_cells.py`` checks that cells and catalogue agree.
+
+A parameter or download that several notebooks share is declared once, as a module constant
+above the first notebook that uses it; the rest stays in its notebook's entry.
 """
 
 from __future__ import annotations
@@ -57,6 +61,15 @@ def register(spec: NotebookSpec) -> NotebookSpec:
     return spec
 
 
+# Shared by several of notebooks 01 to 05.
+FLAN_T5_BASE = Param("model", mini=MINI_SEQ2SEQ, t4="google/flan-t5-base")
+FLAN_T5_BASE_DOWNLOAD = Download("google/flan-t5-base", "model", 1.0, MINI_SEQ2SEQ)
+DIALOGSUM = Download("knkarthick/dialogsum", "dataset", 0.01, "dialogsum")
+EXAMPLES_PER_STEP = Param("int", 1, 256, help="examples per step", mini=32, t4=16)
+LORA_RANK = Param("int", 1, 256, help="r of the LoRA update B·A")
+LORA_ALPHA = Param("float", 0.1, 1024, help="LoRA scales B·A by alpha / r")
+
+
 register(
     NotebookSpec(
         stem="00_setup_check",
@@ -79,12 +92,12 @@ register(
                 "choice", choices=("sentiment_binary", "topic"), help="the task to learn"
             ),
             "TRAIN_STEPS": Param("int", 10, 5000, help="optimizer steps per run", mini=60, t4=300),
-            "BATCH_SIZE": Param("int", 1, 256, help="examples per step", mini=32, t4=16),
+            "BATCH_SIZE": EXAMPLES_PER_STEP,
             "SEEDS": Param("int", 1, 10, help="seeds per headline method", mini=3, t4=1),
             "LEARNING_RATE": Param("float", 1e-6, 1e-1, help="lr of full fine-tuning"),
             "LOW_LEARNING_RATE": Param("float", 1e-6, 1e-1, help="lower lr of full fine-tuning"),
-            "LORA_RANK": Param("int", 1, 256, help="r of the LoRA update B·A"),
-            "LORA_ALPHA": Param("float", 0.1, 1024, help="LoRA scales B·A by alpha / r"),
+            "LORA_RANK": LORA_RANK,
+            "LORA_ALPHA": LORA_ALPHA,
             "LORA_TARGETS": Param(
                 "choice", choices=("q,v", "q,k,v,o", "all-linear"), help="layers LoRA adapts"
             ),
@@ -123,7 +136,7 @@ register(
         stem="02_flan_t5_instruction_tuning",
         title="Instruction tuning FLAN-T5: prompting vs fine-tuning, measured with ROUGE",
         params={
-            "MODEL": Param("model", mini=MINI_SEQ2SEQ, t4="google/flan-t5-base"),
+            "MODEL": FLAN_T5_BASE,
             "TRAIN_STEPS": Param("int", 1, 20000, help="optimizer steps per run", mini=240, t4=300),
             "BATCH_SIZE": Param("int", 1, 256, help="training examples per step", mini=16, t4=8),
             "LEARNING_RATE": Param("float", 1e-6, 1e-1, help="peak AdamW lr", mini=1e-3, t4=3e-4),
@@ -147,8 +160,8 @@ register(
             "SHOW_EXAMPLES": Param("int", 1, 20, help="test dialogues shown side by side"),
         },
         downloads=(
-            Download("google/flan-t5-base", "model", 1.0, MINI_SEQ2SEQ),
-            Download("knkarthick/dialogsum", "dataset", 0.01, "dialogsum"),
+            FLAN_T5_BASE_DOWNLOAD,
+            DIALOGSUM,
         ),
         t4_gpu_gb=8.0,
         t4_minutes=25,
@@ -163,11 +176,11 @@ register(
         stem="03_prompt_and_prefix_tuning",
         title="Prompt tuning, prefix tuning and the PEFT family, measured side by side",
         params={
-            "MODEL": Param("model", mini=MINI_SEQ2SEQ, t4="google/flan-t5-base"),
+            "MODEL": FLAN_T5_BASE,
             "TRAIN_STEPS": Param(
                 "int", 1, 20000, help="optimizer steps per method", mini=200, t4=600
             ),
-            "BATCH_SIZE": Param("int", 1, 256, help="examples per step", mini=32, t4=16),
+            "BATCH_SIZE": EXAMPLES_PER_STEP,
             "TRAIN_EXAMPLES": Param(
                 "int", 8, 100000, help="new-task training examples", mini=2000, t4=8000
             ),
@@ -181,8 +194,8 @@ register(
                 "int", 8, 4096, help="MLP width (P-tuning, prefix)", mini=128, t4=768
             ),
             "ADAPTER_BOTTLENECK": Param("int", 1, 1024, help="adapter inner width", mini=16, t4=64),
-            "LORA_RANK": Param("int", 1, 256, help="r of the LoRA update B·A"),
-            "LORA_ALPHA": Param("float", 0.1, 1024, help="LoRA scales B·A by alpha / r"),
+            "LORA_RANK": LORA_RANK,
+            "LORA_ALPHA": LORA_ALPHA,
             "SELECTIVE": Param(
                 "choice",
                 choices=("layer_norms", "last_decoder_block"),
@@ -204,7 +217,7 @@ register(
             "LORA_LR": Param("float", 1e-6, 10, help="lr of LoRA", mini=3e-3, t4=1e-3),
         },
         downloads=(
-            Download("google/flan-t5-base", "model", 1.0, MINI_SEQ2SEQ),
+            FLAN_T5_BASE_DOWNLOAD,
             Download("dair-ai/emotion", "dataset", 0.005, "emotion"),
         ),
         t4_gpu_gb=6.0,
@@ -226,7 +239,7 @@ register(
         stem="04_lora_rank_alpha_sweeps",
         title="LoRA from first principles: rank and alpha swept, merged, counted exactly",
         params={
-            "MODEL": Param("model", mini=MINI_SEQ2SEQ, t4="google/flan-t5-base"),
+            "MODEL": FLAN_T5_BASE,
             "TRAIN_STEPS": Param("int", 1, 20000, help="optimizer steps per run", mini=40, t4=200),
             "BATCH_SIZE": Param("int", 1, 256, help="examples per step", mini=32, t4=8),
             "LEARNING_RATE": Param("float", 1e-6, 1.0, help="lr of the sweeps", mini=3e-3, t4=1e-3),
@@ -268,8 +281,8 @@ register(
             "LATENCY_REPEATS": Param("int", 1, 1000, help="forward passes timed per model"),
         },
         downloads=(
-            Download("google/flan-t5-base", "model", 1.0, MINI_SEQ2SEQ),
-            Download("knkarthick/dialogsum", "dataset", 0.01, "dialogsum"),
+            FLAN_T5_BASE_DOWNLOAD,
+            DIALOGSUM,
         ),
         t4_gpu_gb=8.0,
         t4_minutes=25,
@@ -304,7 +317,7 @@ register(
             "LEARNING_RATE": Param("float", 1e-6, 1.0, help="peak lr", mini=5e-3, t4=2e-4),
             "WARMUP_STEPS": Param("int", 0, 1000, help="warm-up steps", mini=10, t4=5),
             "LORA_RANK": Param("int", 1, 256, help="r of every adapted projection"),
-            "LORA_ALPHA": Param("float", 0.1, 1024, help="LoRA scales B·A by alpha / r"),
+            "LORA_ALPHA": LORA_ALPHA,
             "MAX_SEQ_LENGTH": Param("int", 32, 8192, help="tokens per example", mini=256, t4=2048),
             "EVAL_EXAMPLES": Param("int", 4, 5000, help="held-out instructions", mini=100, t4=50),
             "SEEDS": Param(
@@ -324,7 +337,11 @@ register(
 )
 
 # The preference pipeline's stages, shared by notebooks 06 (DPO) and 07 (GRPO against a reward
-# model): the same SFT stage and reward model in both.
+# model): the same data, SFT stage, reward model and DPO recipe in both.
+ULTRAFEEDBACK = Download(
+    "trl-lib/ultrafeedback_binarized", "dataset", 0.13, "ultrafeedback_binarized"
+)
+PAIR_SIDE_TOKENS = Param("int", 16, 8192, help="tokens per pair side", mini=128, t4=512)
 RM_LEARNING_RATE = Param("float", 1e-7, 1.0, help="reward lr", mini=1e-3, t4=1e-5)
 SFT_STEPS = Param("int", 1, 20000, help="SFT steps", mini=300, t4=100)
 SFT_CHOSEN_SHARE = Param(
@@ -332,6 +349,8 @@ SFT_CHOSEN_SHARE = Param(
 )
 SFT_LEARNING_RATE = Param("float", 1e-7, 1.0, help="SFT lr", mini=5e-3, t4=2e-4)
 NLL_WEIGHT = Param("float", 0.0, 10.0, help="weight of the NLL term on chosen")
+DPO_LEARNING_RATE = Param("float", 1e-7, 1.0, help="DPO lr", mini=3e-3, t4=5e-5)
+SWEEP_SEEDS = Param("int", 1, 10, help="seeds of each swept beta", mini=2, t4=1)
 
 
 register(
@@ -349,20 +368,20 @@ register(
             "SFT_CHOSEN_SHARE": SFT_CHOSEN_SHARE,
             "SFT_LEARNING_RATE": SFT_LEARNING_RATE,
             "DPO_STEPS": Param("int", 1, 20000, help="steps of each DPO run", mini=100, t4=50),
-            "LEARNING_RATE": Param("float", 1e-7, 1.0, help="DPO lr", mini=3e-3, t4=5e-5),
+            "LEARNING_RATE": DPO_LEARNING_RATE,
             "BETA": Param("float", 1e-3, 10.0, help="DPO's beta (the KL leash)"),
             "BETA_SWEEP": Param("float_list", 1e-3, 10.0, help="betas swept"),
-            "SWEEP_SEEDS": Param("int", 1, 10, help="seeds of each swept beta", mini=2, t4=1),
+            "SWEEP_SEEDS": SWEEP_SEEDS,
             "NLL_WEIGHT": NLL_WEIGHT,
             "BATCH_SIZE": Param("int", 1, 256, help="pairs per device step", mini=16, t4=4),
             "GRAD_ACCUM": Param("int", 1, 64, help="steps accumulated per update", mini=1, t4=2),
             "LORA_RANK": Param("int", 1, 256, help="r of the adapters (alpha 2r)"),
-            "MAX_LENGTH": Param("int", 16, 8192, help="tokens per pair side", mini=128, t4=512),
+            "MAX_LENGTH": PAIR_SIDE_TOKENS,
             "MAX_NEW_TOKENS": Param("int", 1, 1024, help="reply tokens", mini=16, t4=128),
         },
         downloads=(
             Download("HuggingFaceTB/SmolLM2-360M-Instruct", "model", 0.72, MINI_DECODER),
-            Download("trl-lib/ultrafeedback_binarized", "dataset", 0.13, "ultrafeedback_binarized"),
+            ULTRAFEEDBACK,
         ),
         t4_gpu_gb=8.0,
         t4_minutes=25,
@@ -406,7 +425,7 @@ register(
             "BETA_SWEEP": Param(
                 "float_list", 0.0, 10.0, help="betas compared with BETA", mini=[0.5], t4=[0.0]
             ),
-            "SWEEP_SEEDS": Param("int", 1, 10, help="seeds of each swept beta", mini=2, t4=1),
+            "SWEEP_SEEDS": SWEEP_SEEDS,
             "BREVITY_PENALTY": Param(
                 "float",
                 0.0,
@@ -422,9 +441,7 @@ register(
                 "int", 8, 100000, help="preference pairs, section 7", mini=1200, t4=2000
             ),
             "PAIRS_PER_STEP": Param("int", 1, 256, help="pairs per step", mini=16, t4=4),
-            "MAX_PAIR_TOKENS": Param(
-                "int", 16, 8192, help="tokens per pair side", mini=128, t4=512
-            ),
+            "MAX_PAIR_TOKENS": PAIR_SIDE_TOKENS,
             "RM_STEPS": Param("int", 1, 20000, help="reward model steps", mini=150, t4=100),
             "RM_LEARNING_RATE": RM_LEARNING_RATE,
             "SFT_STEPS": SFT_STEPS,
@@ -437,14 +454,14 @@ register(
                 "int", 1, 4096, help="reply tokens, section 7", mini=16, t4=128
             ),
             "DPO_STEPS": Param("int", 1, 20000, help="DPO steps", mini=40, t4=30),
-            "DPO_LEARNING_RATE": Param("float", 1e-7, 1.0, help="DPO lr", mini=3e-3, t4=5e-5),
+            "DPO_LEARNING_RATE": DPO_LEARNING_RATE,
             "DPO_BETA": Param("float", 1e-3, 10.0, help="DPO's beta"),
             "NLL_WEIGHT": NLL_WEIGHT,
         },
         downloads=(
             Download("Qwen/Qwen2.5-0.5B-Instruct", "model", 1.0, MINI_DECODER),
             Download("openai/gsm8k", "dataset", 0.005, "gsm8k"),
-            Download("trl-lib/ultrafeedback_binarized", "dataset", 0.13, "ultrafeedback_binarized"),
+            ULTRAFEEDBACK,
         ),
         t4_gpu_gb=8.0,
         t4_minutes=75,

@@ -1,4 +1,4 @@
-"""The course command line: ``python -m course_utils run | compare | profile | build-mini |
+"""The course command line: ``python -m course_utils run | compare | readme | profile | build-mini |
 build-data | badges | params | memory-table | lessons | colab-runtime | site``."""
 
 from __future__ import annotations
@@ -113,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.set_defaults(handler=_compare)
 
+    readme = commands.add_parser(
+        "readme",
+        help="rewrite README.md's measured figures from reference/mini-seed0.timings.json",
+        description="The README's table of seconds and memory per notebook is generated from "
+        "the reference run's timings (written by `compare OUT --update`); a test checks it.",
+    )
+    readme.set_defaults(handler=_readme)
+
     profile = commands.add_parser(
         "profile",
         help="each notebook's seconds against its budget, and its slowest cells",
@@ -176,14 +184,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     lessons = commands.add_parser(
         "lessons",
-        help="copy the notebooks' '# @save' cells into course_utils (the cells are the source)",
+        help="bring the notebooks' '# @save' cells and their modules' lesson blocks into step",
         description="Each code cell whose first line is '# @save course_utils/<module>.py' "
-        "holds lesson code; copy its functions and classes into that module.",
+        "holds lesson code, kept in a marked block of that module. Copy each change the way it "
+        "went (cell to module, or module to cell); write nothing already in step.",
     )
     lessons.add_argument(
         "--check",
         action="store_true",
-        help="change nothing; exit 1 if a cell and its module differ",
+        help="change nothing; exit 1 if a cell and its module differ, naming the side that changed",
+    )
+    lessons.add_argument(
+        "--prefer",
+        choices=("notebook", "module"),
+        help="which side wins where both a cell and its block changed since they were in step",
     )
     lessons.set_defaults(handler=_lessons)
 
@@ -221,7 +235,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     try:
         if args.update:
-            print(f"wrote {reference.update(args.run_dir)}")
+            print(f"wrote {reference.update(args.run_dir)} and {reference.timings_file()}")
+            print("then `python -m course_utils readme` puts its timings in README.md")
             return 0
         result = reference.compare(args.run_dir)
     except (FileNotFoundError, ValueError) as exc:
@@ -230,6 +245,14 @@ def _compare(args: argparse.Namespace) -> int:
     for line in result.details():
         print(f"    {line}")
     return 1 if args.strict and not result.reproduced else 0
+
+
+def _readme(args: argparse.Namespace) -> int:
+    from . import reference
+
+    changed = reference.write_readme()
+    print("README.md: measured figures " + ("rewritten" if changed else "already up to date"))
+    return 0
 
 
 def _profile(args: argparse.Namespace) -> int:
@@ -273,15 +296,18 @@ def _lessons(args: argparse.Namespace) -> int:
         problems = lesson_cells.differences()
         for problem in problems:
             print(problem)
-        if problems:
-            print("run `python -m course_utils lessons` to copy the cells into their modules")
-        else:
-            print("every '# @save' cell matches its module")
+        if not problems:
+            print("every '# @save' cell is in step with its module's lesson block")
         return 1 if problems else 0
-    written = lesson_cells.sync()
+    try:
+        written = lesson_cells.sync(prefer=args.prefer)
+    except ValueError as error:
+        print(error)
+        return 1
     for line in written:
         print(f"wrote {line}")
-    print(f"{len(written)} definition(s) copied from notebooks into course_utils")
+    if not written:
+        print("nothing to write: every '# @save' cell is in step with its module")
     return 0
 
 
@@ -292,15 +318,17 @@ def _colab_runtime(args: argparse.Namespace) -> int:
     for path in (args.freeze, args.os_info):
         if not path.is_file():
             raise RunnerError(f"no such file: {path}")
-    try:
-        text = colab_install.runtime_text(
-            args.freeze.read_text(), args.os_info.read_text(), args.source
-        )
-    except ValueError as exc:
-        raise RunnerError(str(exc)) from exc
     out = args.out or colab_install.RUNTIME_FILE
-    out.write_text(text)
-    print(f"wrote {out}: {len(colab_install.parse_pins(text))} protected packages")
+    for everything, path in ((False, out), (True, out.with_name("pip-freeze.gpu.txt"))):
+        try:
+            text = colab_install.runtime_text(
+                args.freeze.read_text(), args.os_info.read_text(), args.source, everything
+            )
+        except ValueError as exc:
+            raise RunnerError(str(exc)) from exc
+        path.write_text(text)
+        kind = "packages" if everything else "protected packages"
+        print(f"wrote {path}: {len(colab_install.parse_pins(text))} {kind}")
     return 0
 
 

@@ -15,13 +15,17 @@ so it uses the standard library only. Two rules keep the runtime intact:
    to the course's pins; it can never move a protected one, and if it would have to, it fails
    before changing anything.
 2. Unsloth is installed as Unsloth's own Colab notebooks install it: the package and its compiled
-   companions with ``--no-deps``, xformers and torchao chosen for the running torch's
-   major.minor version (never torch itself), then the pure-Python requirements they declare,
-   under the same constraints.
+   companions with ``--no-deps``, xformers and torchao chosen for the running torch release
+   (never torch itself), then the pure-Python requirements they declare, under the same
+   constraints.
+
+Afterwards it prints every package whose version changed. Should pip fail, it removes what the
+failed install added and puts back the versions it replaced.
 
 ``--dry-run`` prints the commands instead of running them; ``tests/test_colab_install.py``
-resolves these exact commands against Colab's published package list
-(``configs/colab/gpu-runtime.txt``, refreshed with ``python -m course_utils colab-runtime``).
+resolves these exact commands against every package of Colab's published package list
+(``configs/colab/pip-freeze.gpu.txt``; the protected ones in ``configs/colab/gpu-runtime.txt``,
+refreshed with ``python -m course_utils colab-runtime``).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ PROTECTED = (
     # google-colab's other requirements
     "google-auth",
     "ipyparallel",
+    "jupyter_server",
     "pandas",
     "portpicker",
     "requests",
@@ -73,26 +78,33 @@ PROTECTED = (
 UNSLOTH = "unsloth==2026.10.9"
 UNSLOTH_ZOO = "unsloth_zoo==2026.10.9"
 CUT_CROSS_ENTROPY = "cut_cross_entropy==25.1.1"
-# Unsloth's own bounds on torch (its package metadata: torch>=2.4.0,<2.15.0).
+# Unsloth's own bounds on torch (unsloth's and unsloth_zoo's metadata: torch>=2.4.0,<2.15.0).
 UNSLOTH_TORCH_RANGE = ((2, 4), (2, 15))
 
 
 @dataclass(frozen=True)
 class Companions:
-    """The xformers and torchao releases built for one torch major.minor."""
+    """The xformers and torchao releases built for one torch release, as PyPI serves them."""
 
     xformers: str
     torchao: str
+    torchao_cuda: int  # the CUDA major version that PyPI's torchao wheel links (libcudart.so.N)
 
 
-# xformers pins the torch it was built for in its metadata (0.0.34: torch==2.10.0; 0.0.35:
-# torch>=2.10); torchao states it in its __init__ (0.16.0: built against 2.10, 0.17.0: 2.11).
-# The test resolves each xformers entry against its torch.
+# Keyed as each xformers release declares its torch: up to 0.0.34 its metadata pins one release
+# (0.0.33.post1: torch==2.9.0, 0.0.33.post2: torch==2.9.1, 0.0.34: torch==2.10.0), so the key is
+# "X.Y.Z"; 0.0.35 asks torch>=2.10, so "X.Y" serves every X.Y.Z without a key of its own. These
+# are the releases Unsloth's own extras pick (cu128onlytorch291: xformers 0.0.33.post2, ...).
+# torchao: the release its __init__ says it was built against (0.15.0: torch 2.9.1; 0.17.0:
+# torch >= 2.11; on another torch it skips its compiled kernels with a warning); 0.17.0's PyPI
+# wheel links CUDA 13, the earlier ones CUDA 12.
 TORCH_COMPANIONS: dict[str, Companions] = {
-    "2.8": Companions(xformers="0.0.32.post2", torchao="0.13.0"),
-    "2.9": Companions(xformers="0.0.33.post1", torchao="0.14.1"),
-    "2.10": Companions(xformers="0.0.34", torchao="0.16.0"),
-    "2.11": Companions(xformers="0.0.35", torchao="0.17.0"),
+    "2.8.0": Companions(xformers="0.0.32.post2", torchao="0.13.0", torchao_cuda=12),
+    "2.9.0": Companions(xformers="0.0.33.post1", torchao="0.14.1", torchao_cuda=12),
+    "2.9.1": Companions(xformers="0.0.33.post2", torchao="0.15.0", torchao_cuda=12),
+    "2.10.0": Companions(xformers="0.0.34", torchao="0.16.0", torchao_cuda=12),
+    "2.10": Companions(xformers="0.0.35", torchao="0.16.0", torchao_cuda=12),
+    "2.11": Companions(xformers="0.0.35", torchao="0.17.0", torchao_cuda=13),
 }
 
 
@@ -134,24 +146,54 @@ def constraint_lines(versions: Mapping[str, str]) -> list[str]:
 
 def companions_for(torch_version: str) -> Companions:
     """The xformers and torchao releases for this torch, or CannotInstall saying why not."""
-    match = re.match(r"(\d+)\.(\d+)", torch_version)
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", torch_version)
     if match is None:
         raise CannotInstall(f"cannot read the torch version {torch_version!r}")
-    major_minor = (int(match.group(1)), int(match.group(2)))
+    major, minor, _ = (int(part) for part in match.groups())
     low, high = UNSLOTH_TORCH_RANGE
-    if not low <= major_minor < high:
+    if not low <= (major, minor) < high:
         raise CannotInstall(
             f"torch {torch_version} is outside Unsloth's range (>= {low[0]}.{low[1]}, "
             f"< {high[0]}.{high[1]})"
         )
-    key = f"{major_minor[0]}.{major_minor[1]}"
-    if key not in TORCH_COMPANIONS:
-        known = ", ".join(TORCH_COMPANIONS)
+    series = f"{major}.{minor}"
+    found = TORCH_COMPANIONS.get(match.group(0)) or TORCH_COMPANIONS.get(series)
+    if found is not None:
+        return found
+    pinned = [key for key in TORCH_COMPANIONS if key.startswith(series + ".")]
+    if pinned:
         raise CannotInstall(
-            f"the course knows which xformers and torchao releases fit torch {known}, "
-            f"not torch {torch_version}"
+            f"the xformers releases for torch {series} are built for torch "
+            f"{' or '.join(pinned)} exactly, not torch {torch_version}"
         )
-    return TORCH_COMPANIONS[key]
+    known = ", ".join(key if key.count(".") == 2 else key + ".x" for key in TORCH_COMPANIONS)
+    raise CannotInstall(
+        f"the course knows which xformers and torchao releases fit torch {known}, "
+        f"not torch {torch_version}"
+    )
+
+
+def runtime_cuda(torch_version: str) -> str | None:
+    """The CUDA version a torch build names in its local label ('2.11.0+cu128' -> '12.8')."""
+    match = re.search(r"\+cu(\d+)(\d)$", torch_version)
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def torchao_note(torch_version: str) -> str | None:
+    """A line for the install report when PyPI's torchao is built for another CUDA than torch."""
+    cuda = runtime_cuda(torch_version)
+    try:
+        found = companions_for(torch_version)
+    except CannotInstall:
+        return None
+    if cuda is None or int(cuda.split(".")[0]) == found.torchao_cuda:
+        return None
+    return (
+        f"note: torchao {found.torchao} from PyPI is built for CUDA {found.torchao_cuda} and this "
+        f"runtime's torch for CUDA {cuda}, so importing torchao logs 'Failed to load' for its two "
+        "compiled kernel libraries; they serve Hopper and Blackwell GPUs only (sm_90a, sm_100), "
+        "which a T4 cannot run, and torchao itself still imports."
+    )
 
 
 def unsloth_packages(torch_version: str) -> list[str]:
@@ -166,33 +208,45 @@ def unsloth_packages(torch_version: str) -> list[str]:
     ]
 
 
-def pip(*args: str) -> list[str]:
-    """A quiet pip command of this Python."""
-    return [sys.executable, "-m", "pip", "install", "-q", *args]
+def pip_install(args: Sequence[str], *, dry_run: bool = False) -> list[str]:
+    """A quiet ``pip install`` of this Python with ``args``; with dry_run, resolved only."""
+    flags = ["-q", "--dry-run"] if dry_run else ["-q"]
+    return [sys.executable, "-m", "pip", "install", *flags, *args]
 
 
-def dry_run(command: list[str]) -> list[str]:
-    """The same pip install, resolved and reported but not carried out."""
-    return [*command[:5], "--dry-run", *command[5:]]
-
-
-def pip_uninstall() -> list[str]:
-    return [sys.executable, "-m", "pip", "uninstall", "-q", "-y"]
+def pip_uninstall(names: Sequence[str]) -> list[str]:
+    """A quiet ``pip uninstall`` of ``names`` that asks nothing."""
+    return [sys.executable, "-m", "pip", "uninstall", "-q", "-y", *names]
 
 
 def course_commands(clone: Path, constraints: Path) -> list[list[str]]:
-    """The base install: the course package (editable) with its pinned libraries."""
-    return [pip("-c", str(constraints), "-e", str(clone))]
+    """The base install's pip arguments: the course package (editable) with its pinned
+    libraries."""
+    return [["-c", str(constraints), "-e", str(clone)]]
 
 
 def unsloth_commands(torch_version: str, constraints: Path) -> list[list[str]]:
-    """Unsloth and its companions without dependencies, then their requirements, constrained.
+    """The pip arguments that install Unsloth and its companions without dependencies, then
+    their requirements, constrained.
 
     The second command names the same exact versions, so pip keeps what the first installed
     and only adds the pure-Python packages they declare and the runtime lacks.
     """
     packages = unsloth_packages(torch_version)
-    return [pip("--no-deps", *packages), pip("-c", str(constraints), *packages)]
+    return [["--no-deps", *packages], ["-c", str(constraints), *packages]]
+
+
+def undo_commands(before: Mapping[str, str], after: Mapping[str, str]) -> list[list[str]]:
+    """The pip commands that take the packages ``after`` back to ``before``: remove what was
+    added, reinstall (without dependencies) the earlier version of what moved or went."""
+    added = sorted(set(after) - set(before))
+    replaced = [f"{name}=={v}" for name, v in sorted(before.items()) if after.get(name) != v]
+    commands = []
+    if added:
+        commands.append(pip_uninstall(added))
+    if replaced:
+        commands.append(pip_install(["--no-deps", *replaced]))
+    return commands
 
 
 def has_gpu() -> bool:
@@ -203,31 +257,32 @@ def has_gpu() -> bool:
     return subprocess.run([nvidia_smi, "-L"], capture_output=True).returncode == 0
 
 
-WATCHED = (
-    "transformers",
-    "tokenizers",
-    "peft",
-    "trl",
-    "datasets",
-    "accelerate",
-    "bitsandbytes",
-    "evaluate",
-    "unsloth",
-    "unsloth_zoo",
-    "xformers",
-    "torchao",
-)
+def all_installed() -> dict[str, str]:
+    """Every distribution this Python can import from: {canonical name: version}."""
+    importlib.invalidate_caches()
+    versions: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:  # the first on sys.path wins, as for an import
+            versions.setdefault(canonical(name), dist.version)
+    return versions
+
+
+def changes(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """'name old -> new' for every package whose version differs ('-': not installed)."""
+    return [
+        f"{name} {before.get(name, '-')} -> {after.get(name, '-')}"
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    ]
 
 
 def report(
     before: Mapping[str, str], after: Mapping[str, str], protected: Mapping[str, str]
 ) -> list[str]:
-    """A few lines: what changed, and whether every protected package kept its version."""
-    changed = [
-        f"{name} {before.get(name, '-')} -> {version}"
-        for name, version in sorted(after.items())
-        if before.get(name) != version
-    ]
+    """Two lines: every package whose version changed, and whether every protected package kept
+    its version."""
+    changed = changes(before, after)
     now = installed_versions()
     moved = [f"{n} {v} -> {now.get(n, '-')}" for n, v in protected.items() if now.get(n) != v]
     if moved:
@@ -235,7 +290,7 @@ def report(
     else:
         torch = f" (torch {protected['torch']})" if "torch" in protected else ""
         verdict = f"kept all {len(protected)} protected packages as they were{torch}"
-    return ["installed: " + (", ".join(changed) if changed else "nothing new"), verdict]
+    return ["changed: " + (", ".join(changed) if changed else "nothing"), verdict]
 
 
 @dataclass(frozen=True)
@@ -248,6 +303,8 @@ class Runtime:
 
 
 RUNTIME_FILE = Path(__file__).resolve().parents[2] / "configs" / "colab" / "gpu-runtime.txt"
+#: Every package of that runtime (what the resolution test installs beside the course).
+FULL_RUNTIME_FILE = RUNTIME_FILE.with_name("pip-freeze.gpu.txt")
 _PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)==([^\s;#]+)")
 
 
@@ -261,8 +318,9 @@ def parse_pins(text: str) -> dict[str, str]:
     return pins
 
 
-def runtime_text(freeze: str, os_info: str, source: str) -> str:
-    """The recorded runtime file from Colab's ``pip-freeze.gpu.txt`` and ``os-info-gpu.txt``."""
+def runtime_text(freeze: str, os_info: str, source: str, everything: bool = False) -> str:
+    """The recorded runtime file from Colab's ``pip-freeze.gpu.txt`` and ``os-info-gpu.txt``:
+    the protected packages, or with ``everything`` every package pinned by name."""
     python = re.search(r"^Python (\d+\.\d+)", os_info, re.M)
     if python is None:
         raise ValueError("os-info: no line 'Python X.Y.Z'")
@@ -270,15 +328,17 @@ def runtime_text(freeze: str, os_info: str, source: str) -> str:
     missing = [name for name in ("torch", "ipykernel") if name not in pins]
     if missing:
         raise ValueError(f"pip freeze: no {', '.join(missing)}; is it Colab's GPU runtime?")
+    what = "Every package" if everything else "The protected packages"
     lines = [
-        "# The protected packages of Colab's GPU runtime, as Colab publishes them.",
+        f"# {what} of Colab's GPU runtime, as Colab publishes them.",
         f"# source: {source}",
         f"# python: {python.group(1)}",
         "# Regenerate: python -m course_utils colab-runtime --freeze pip-freeze.gpu.txt \\",
         "#     --os-info os-info-gpu.txt --source 'googlecolab/backend-info <commit>, <date>'",
     ]
     protected = {canonical(name) for name in PROTECTED}
-    lines += [f"{name}=={pins[name]}" for name in sorted(pins) if name in protected]
+    kept = [name for name in sorted(pins) if everything or name in protected]
+    lines += [f"{name}=={pins[name]}" for name in kept]
     return "\n".join(lines) + "\n"
 
 
@@ -287,6 +347,19 @@ def read_runtime(path: Path = RUNTIME_FILE) -> Runtime:
     text = path.read_text()
     header = dict(re.findall(r"^# (source|python): (.+)$", text, re.M))
     return Runtime(python=header["python"], versions=parse_pins(text), source=header["source"])
+
+
+def undo(before: Mapping[str, str]) -> int:
+    """After a failed pip: take every package back to ``before`` and say what is left; 1."""
+    for command in undo_commands(before, all_installed()):
+        subprocess.run(command)
+    left = changes(before, all_installed())
+    print("pip failed (see above); the protected packages were left as they were.")
+    if left:
+        print("could not take back: " + ", ".join(left))
+    else:
+        print("every package it had changed is back as it was.")
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -321,23 +394,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"Unsloth not installed: {reason}.")
                 print("The notebook runs without it; its Unsloth cells say what runs instead.")
                 return 0
+        note = torchao_note(protected["torch"]) if args.unsloth else None
         if args.dry_run:
             print("protected (-c): " + " ".join(constraint_lines(protected)))
             for command in commands:
-                print(" ".join(command[1:]))
+                print(" ".join(pip_install(command)[1:]))
+            if note:
+                print(note)
             return 0
-        before = installed_versions(WATCHED)
-        if args.unsloth and subprocess.run(dry_run(commands[-1])).returncode != 0:
+        before = all_installed()
+        if args.unsloth and subprocess.run(pip_install(commands[-1], dry_run=True)).returncode:
             print("Unsloth not installed: its requirements do not fit this runtime (see above).")
             return 1
         for command in commands:
-            if subprocess.run(command).returncode != 0:
-                if args.unsloth:  # never leave Unsloth importable without its requirements
-                    subprocess.run([*pip_uninstall(), "unsloth", "unsloth_zoo"])
-                print("pip failed (see above); the protected packages were left as they were.")
-                return 1
-    for line in report(before, installed_versions(WATCHED), protected):
+            if subprocess.run(pip_install(command)).returncode != 0:
+                return undo(before)
+    for line in report(before, all_installed(), protected):
         print(line)
+    if note:
+        print(note)
     return 0
 
 

@@ -7,6 +7,7 @@ pinned (``core.numerics``) every x86-64 machine with AVX2 reproduces it exactly.
 
     python -m course_utils compare outputs/mini            did this run reproduce it?
     python -m course_utils compare outputs/mini --update   make this run the reference
+    python -m course_utils readme                          README's figures from its timings
 
 The notebook tests require their run to equal it, so a change that moves a number updates the
 reference in the same commit, where the diff shows which numbers moved.
@@ -160,4 +161,72 @@ def update(run_dir: Path) -> Path:
     path = reference_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n")
+    measured = timings(run_dir)
+    if timings_file().exists():  # a run of some notebooks keeps the others' figures
+        kept = json.loads(timings_file().read_text())["notebooks"]
+        measured["notebooks"] = dict(sorted({**kept, **measured["notebooks"]}.items()))
+    timings_file().write_text(json.dumps(measured, indent=1) + "\n")
     return path
+
+
+# ----- the reference run's timings: the README's measured figures --------------------------
+
+README_BEGIN = "<!-- measured figures: written by `python -m course_utils readme`, do not edit -->"
+README_END = "<!-- end of the measured figures -->"
+
+
+def timings_file() -> Path:
+    return paths.repo_root() / "reference" / "mini-seed0.timings.json"
+
+
+def timings(run_dir: Path) -> dict[str, Any]:
+    """What the run in ``run_dir`` measured of the machine: seconds and peak memory."""
+    rows = _rows(run_dir)
+    some = next(iter(rows.values()), {})
+    return {
+        "about": "The reference run's timings and memory (course_utils/tooling/reference.py): "
+        "the machine's own figures, rendered into README.md by `python -m course_utils readme`.",
+        "machine": some.get("machine", "unknown"),
+        "versions": some.get("versions", "unknown"),
+        "date": max((r.get("finished", "") for r in rows.values()), default="")[:10],
+        "notebooks": {
+            stem: {"seconds": r["seconds"], "peak_mb": r["peak_mb"], "alone": r.get("alone", True)}
+            for stem, r in sorted(rows.items())
+        },
+    }
+
+
+def readme_table(record: dict[str, Any], budget_seconds: float) -> str:
+    """The README's table of measured figures, from a timings record."""
+    rows = record["notebooks"]
+    together = [s for s, r in rows.items() if not r["alone"]]
+    lines = [
+        README_BEGIN,
+        f"The reference run ({record['date']}; {record['machine']}; {record['versions']}), "
+        "`mini` with the solutions"
+        + (", two notebooks side by side" if together else ", one notebook at a time")
+        + f". Budget: {budget_seconds:.0f} s a notebook, run alone.",
+        "",
+        "| notebook | seconds | peak memory (MB) |",
+        "| --- | ---: | ---: |",
+    ]
+    lines += [f"| {stem} | {r['seconds']:.0f} | {r['peak_mb']:.0f} |" for stem, r in rows.items()]
+    total = sum(r["seconds"] for r in rows.values())
+    lines += [f"| all, added up | {total:.0f} | |", README_END]
+    return "\n".join(lines)
+
+
+def write_readme(readme: Path | None = None) -> bool:
+    """Rewrite README.md's measured figures from the timings record; True if it changed."""
+    from .runner import MINI_BUDGET_SECONDS
+
+    readme = readme or paths.repo_root() / "README.md"
+    text = readme.read_text()
+    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1:
+        raise ValueError(f"{readme}: needs one {README_BEGIN!r} and one {README_END!r}")
+    start, end = text.index(README_BEGIN), text.index(README_END) + len(README_END)
+    table = readme_table(json.loads(timings_file().read_text()), MINI_BUDGET_SECONDS)
+    new = text[:start] + table + text[end:]
+    if new != text:
+        readme.write_text(new)
+    return new != text

@@ -537,10 +537,6 @@ def write_summary(
     json_path = out_dir / "summary.json"
     old = _read_json(json_path, [])
     rows = {row["notebook"]: row for row in old if isinstance(row, dict) and "notebook" in row}
-    for result in results:
-        rows[result.notebook] = result.summary_row(profile)
-    ordered = [rows[name] for name in sorted(rows)]
-    _write_text_atomic(json_path, json.dumps(ordered, indent=2) + "\n")
     header = {
         "profile": profile,
         "machine": machine_description(accelerator),
@@ -550,6 +546,15 @@ def write_summary(
             f"transformers {_version('transformers')}"
         ),
     }
+    for result in results:
+        row = result.summary_row(profile)
+        rows[result.notebook] = {
+            **row,
+            "machine": header["machine"],
+            "versions": header["versions"],
+        }
+    ordered = [rows[name] for name in sorted(rows)]
+    _write_text_atomic(json_path, json.dumps(ordered, indent=2) + "\n")
     md_path = out_dir / "summary.md"
     _write_text_atomic(md_path, render_summary(ordered, header))
     return md_path

@@ -3,14 +3,15 @@
 
 Nothing is executed here. Each notebook is copied and cleaned for reading: the parameters cell
 that papermill injects, stderr (progress bars, library warnings), widget views and the record
-dump go; the solution cells are folded under their exercises (myst-nb's ``hide-cell``); the
-recorded results follow as a table. The landing page holds the run's table from
-``summary.json`` and the machine, date and versions from ``summary.md``. The build needs no
-network: every asset (theme, search, the Colab badge) is local.
+dump (the cell that calls ``show_recorded()``) goes; the solution cells are folded under their
+exercises (myst-nb's ``hide-cell``); the recorded results follow as a table. The landing page
+holds each run's table, date, machine and versions, all from ``summary.json``. The build needs
+no network: every asset (theme, search, the Colab badge) is local.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -19,10 +20,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..core import paths
 from . import catalog
+from .results import show_recorded
 from .runner import SOLUTION_TAG
 
-SITE_SOURCES = Path(__file__).resolve().parents[2] / "site"
+SITE_SOURCES = paths.repo_root() / "site"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 LOCAL_BADGE = "/_static/colab-badge.svg"
 PROFILES = ("mini", "t4")
@@ -32,23 +35,28 @@ def has_run(folder: Path) -> bool:
     return (folder / "summary.json").exists()
 
 
+def summary_rows(run: Path) -> list[dict[str, Any]]:
+    """The rows of a run's summary.json: one a notebook (see ``runner.NotebookResult``)."""
+    return json.loads((run / "summary.json").read_text())
+
+
 def run_profile(folder: Path) -> str:
     """The profile a run folder holds (``mini``, ``t4``, ...), from its summary."""
-    rows = json.loads((folder / "summary.json").read_text())
+    rows = summary_rows(folder)
     return str(rows[0].get("profile", folder.name)) if rows else folder.name
 
 
 def run_header(run: Path) -> dict[str, str]:
-    """The ``- key: value`` lines at the top of a run's summary.md (machine, date, versions)."""
-    header = {}
-    summary = run / "summary.md"
-    for line in summary.read_text().splitlines() if summary.exists() else []:
-        if line.startswith("- ") and ": " in line:
-            key, value = line[2:].split(": ", 1)
-            header[key] = value
-        elif line.startswith("|"):
-            break
-    return header
+    """Where and when a run ran, from summary.json: the machine and versions of the notebook
+    that finished last, and that moment; a key the rows do not hold is left out."""
+    rows = sorted((r for r in summary_rows(run) if r.get("finished")), key=lambda r: r["finished"])
+    last = rows[-1] if rows else {}
+    header = {
+        "machine": last.get("machine"),
+        "date": last.get("finished"),
+        "versions": last.get("versions"),
+    }
+    return {key: value for key, value in header.items() if value}
 
 
 def _is_noise(output: Any) -> bool:
@@ -57,6 +65,26 @@ def _is_noise(output: Any) -> bool:
         return True
     data = output.get("data", {})
     return "application/vnd.jupyter.widget-view+json" in data
+
+
+def _called_name(function: ast.expr) -> str | None:
+    """The name a call uses: ``f`` for ``f()`` and ``module.f()``."""
+    if isinstance(function, ast.Attribute):
+        return function.attr
+    return function.id if isinstance(function, ast.Name) else None
+
+
+def is_results_dump(source: str) -> bool:
+    """Whether a code cell calls ``show_recorded``, found in its syntax tree: a comment or a
+    string that names the function is no call, and any spelling of the call is one."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics or shell lines: not the dump
+        return False
+    return any(
+        isinstance(node, ast.Call) and _called_name(node.func) == show_recorded.__name__
+        for node in ast.walk(tree)
+    )
 
 
 def results_table(results: dict[str, Any]) -> str:
@@ -83,7 +111,7 @@ def reading_copy(executed: Path, target: Path, results: dict[str, Any]) -> None:
             cell.source = cell.source.replace(COLAB_BADGE, LOCAL_BADGE)
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not _is_noise(o)]
-            if "course_utils.show_recorded()" in cell.source:  # the dump: a table instead
+            if is_results_dump(cell.source):  # the dump: a table instead
                 cells.append(nbformat.v4.new_markdown_cell(results_table(results)))
                 continue
         if SOLUTION_TAG in tags:  # folded under its exercise, with its own outputs
@@ -120,9 +148,8 @@ def landing_page(runs: dict[str, Path], pages: dict[str, list[str]]) -> str:
     text = (SITE_SOURCES / "intro.md").read_text()
     toctrees = []
     for profile, run in runs.items():
-        rows = json.loads((run / "summary.json").read_text())
-        header = run_header(run)
-        context = ", ".join(f"{k} {v}" for k, v in header.items() if k != "profile")
+        rows = summary_rows(run)
+        context = ", ".join(f"{k} {v}" for k, v in run_header(run).items())
         text += f"\n## The `{profile}` run\n\n{context}.\n\n{_status_table(rows, profile)}\n"
         entries = "\n".join(f"{profile}/{stem}" for stem in pages[profile])
         toctrees.append(
@@ -153,7 +180,7 @@ def build(runs: dict[str, Path], out: Path) -> Path:
         for profile, run in runs.items():
             (work / profile).mkdir()
             pages[profile] = []
-            for row in json.loads((run / "summary.json").read_text()):
+            for row in summary_rows(run):
                 if row["status"] != "ok":  # a failed notebook: its old copy is not this run's
                     continue
                 executed = run / f"{row['notebook']}.ipynb"
