@@ -411,7 +411,10 @@ def _cell_with(cell: SavedCell, text: str) -> str:
         if isinstance(call, ast.Call) and ast.unparse(call.func).endswith(USE):
             lines = source.splitlines(keepends=True)
             names = ", ".join(definitions(text))
-            lines[node.lineno - 1 : node.end_lineno] = [f"{ast.unparse(call.func)}({names})\n"]
+            call_line = f"{ast.unparse(call.func)}({names})"
+            if len(call_line) > 100:  # as ruff format writes it
+                call_line = f"{ast.unparse(call.func)}(\n    {names}\n)"
+            lines[node.lineno - 1 : node.end_lineno] = [call_line + "\n"]
             source = "".join(lines)
     return source.rstrip("\n")
 
