@@ -22,8 +22,9 @@ Shared by the lessons:
 The machinery that runs the course lives out of the way in ``course_utils.tooling``
 (parameters, profiles, the notebook runner, the command line, badges, stand-ins, the Colab
 install, ``launch``: the plumbing of scripts/sft.py and scripts/dpo.py). A notebook needs only
-what this module exports: ``setup``, ``record``, ``show_recorded``, ``save_figure`` and
-``use_lesson_code`` (the last line of each ``# @save`` cell).
+what this module exports: ``setup``, ``record``, ``check`` (whether the run shows a claim of
+the prose), ``show_recorded``, ``save_figure`` and ``use_lesson_code`` (the last line of each
+``# @save`` cell).
 """
 
 # First, before anything imports torch: the kernel choices that make x86-64 CPUs agree.
@@ -34,13 +35,14 @@ numerics.pin()
 from .tooling.figures import save_figure  # noqa: E402
 from .tooling.lesson_cells import use_lesson_code  # noqa: E402
 from .tooling.params import ParameterError  # noqa: E402
-from .tooling.results import record, recorded, show_recorded  # noqa: E402
+from .tooling.results import check, record, recorded, show_recorded  # noqa: E402
 from .tooling.session import Session, setup  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = [
     "ParameterError",
     "Session",
+    "check",
     "record",
     "recorded",
     "save_figure",

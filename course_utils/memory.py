@@ -121,7 +121,7 @@ _METHODS = {
 }
 
 
-def _llama_shaped(hidden: int, layers: int, intermediate: int, kv_heads: int):
+def llama_shaped(hidden: int, layers: int, intermediate: int, kv_heads: int):
     """A Llama-style model of the given shape on the meta device (heads of 128 dimensions)."""
     from transformers import AutoModelForCausalLM, MistralConfig
 
@@ -151,8 +151,8 @@ def memory_table(rank: int = 16) -> str:
 
     models = {
         "Mistral-7B": counting.meta_model(counting.shipped_config("mistral-7b")),
-        "13B (Llama-2-13B shape)": _llama_shaped(5120, 40, 13824, 40),
-        "70B (Llama-2-70B shape)": _llama_shaped(8192, 80, 28672, 8),
+        "13B (Llama-2-13B shape)": llama_shaped(5120, 40, 13824, 40),
+        "70B (Llama-2-70B shape)": llama_shaped(8192, 80, 28672, 8),
     }
     head = ["model", "parameters", *(f"{m}, GB" for m in _METHODS), *SETUPS]
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |"]
@@ -168,3 +168,46 @@ def memory_table(rank: int = 16) -> str:
             cells.append(fitting[0] if fitting else "none")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def budget_parts(plans: dict[str, Budget]):
+    """The budgets as a table in GB: weights, gradients, optimizer states, LoRA adapters."""
+    import pandas as pd
+
+    parts = {
+        name: {
+            "weights": b.weights,
+            "gradients": b.gradients,
+            "optimizer states": b.optimizer,
+            "LoRA adapters": b.adapters,
+        }
+        for name, b in plans.items()
+    }
+    return pd.DataFrame(parts).T / GB
+
+
+def plot_budgets(parts, limit_gb: float, limit_label: str, title: str):
+    """Stacked bars of ``budget_parts``, each total written beside its bar, and a dashed line
+    at ``limit_gb`` (a GPU's memory)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
+    parts.plot.barh(stacked=True, ax=ax)
+    ax.axvline(limit_gb, color="red", linestyle="--", label=limit_label)
+    for row, total in enumerate(parts.sum(axis=1)):
+        ax.annotate(
+            f"{total:.1f} GB", (total, row), xytext=(4, 8), textcoords="offset points", va="center"
+        )
+    ax.set(xlabel="GB (1e9 bytes) before activations", xlim=(0, 1.2 * parts.sum(axis=1).max()))
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=5)
+    return fig
+
+
+#: Short names of the budgets' methods, for recorded results.
+METHOD_KEYS = {
+    "full fine-tuning, fp32": "full_fp32",
+    "full fine-tuning, mixed precision": "full_mixed",
+    "LoRA, 16-bit base": "lora_16bit",
+    "QLoRA, NF4 base": "qlora",
+}

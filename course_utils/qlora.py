@@ -126,3 +126,155 @@ def unsloth_available() -> bool:
     """Whether Unsloth can be used here: it is installed and a CUDA GPU is present (Unsloth
     raises at import without one)."""
     return torch.cuda.is_available() and importlib.util.find_spec("unsloth") is not None
+
+
+def train_lora(model, tokenizer, rows: Sequence[dict], chat: bool, settings, seed: int, label: str):
+    """LoRA on ``model`` (4-bit or not) with TRL's ``SFTTrainer``, by notebook 05's recipe:
+    ``settings`` are the notebook's (TRAIN_STEPS, BATCH_SIZE, GRAD_ACCUM, LEARNING_RATE,
+    WARMUP_STEPS, MAX_SEQ_LENGTH, LORA_RANK, LORA_ALPHA and its profile). Prints one line;
+    returns the trained model, its logged (step, loss) pairs and the training seconds."""
+    import tempfile
+    import time
+
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from . import recipes
+    from .core.progress import bar_only_progress
+
+    torch.manual_seed(seed)  # the adapter's start: peft builds it before the trainer seeds itself
+    args = recipes.trainer_arguments(
+        SFTConfig,
+        settings.profile,
+        output_dir=tempfile.mkdtemp(),
+        steps=settings.TRAIN_STEPS,
+        batch_size=settings.BATCH_SIZE,
+        accumulation=settings.GRAD_ACCUM,
+        learning_rate=settings.LEARNING_RATE,
+        warmup=settings.WARMUP_STEPS,
+        max_length=settings.MAX_SEQ_LENGTH,
+        seed=seed,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        processing_class=tokenizer,
+        args=args,
+        train_dataset=Dataset.from_dict(training_rows(rows, chat)),
+        peft_config=recipes.lora_config(settings.LORA_RANK, settings.LORA_ALPHA),
+    )
+    keep_trainables_in_float32(trainer.model)
+    bar_only_progress(trainer)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    print(
+        f"{label}: {settings.TRAIN_STEPS} steps in {seconds:.1f} s, last loss {losses[-1][1]:.3f}"
+    )
+    return trainer.model, losses, seconds
+
+
+def train_with_unsloth(settings, train_rows: Sequence[dict], test_rows: Sequence[dict]):
+    """Notebook 05's recipe with Unsloth on a GPU: its 4-bit model from ``FastLanguageModel``,
+    LoRA on the seven projections with Unsloth's gradient checkpointing, 8-bit AdamW, the whole
+    Alpaca-formatted text as the target (as Unsloth's notebooks train). Answers the first test
+    instruction, saves and reloads the adapter. Returns (minutes, peak reserved GPU GB)."""
+    import gc
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from datasets import Dataset
+    from transformers import TextStreamer
+    from trl import SFTConfig, SFTTrainer
+    from unsloth import FastLanguageModel
+
+    from . import recipes
+    from .core.progress import bar_only_progress
+
+    fast, tokenizer = FastLanguageModel.from_pretrained(
+        model_name=settings.MODEL,
+        max_seq_length=settings.MAX_SEQ_LENGTH,
+        dtype=None,
+        load_in_4bit=True,
+    )
+    fast = FastLanguageModel.get_peft_model(
+        fast,
+        r=settings.LORA_RANK,
+        lora_alpha=settings.LORA_ALPHA,
+        lora_dropout=0,
+        bias="none",
+        target_modules=list(recipes.SEVEN_PROJECTIONS),
+        use_gradient_checkpointing="unsloth",
+        random_state=settings.seed,
+    )
+    texts = [
+        alpaca_prompt(r["instruction"], r["input"]) + r["output"] + tokenizer.eos_token
+        for r in train_rows
+    ]
+    args = recipes.trainer_arguments(
+        SFTConfig,
+        settings.profile,
+        output_dir=tempfile.mkdtemp(),
+        steps=settings.TRAIN_STEPS,
+        batch_size=settings.BATCH_SIZE,
+        accumulation=settings.GRAD_ACCUM,
+        learning_rate=settings.LEARNING_RATE,
+        warmup=settings.WARMUP_STEPS,
+        max_length=settings.MAX_SEQ_LENGTH,
+        seed=settings.seed,
+        optim="adamw_8bit",
+        weight_decay=0.01,
+        dataset_text_field="text",
+        gradient_checkpointing=False,  # Unsloth's own checkpointing is already on
+    )
+    trainer = SFTTrainer(
+        model=fast,
+        processing_class=tokenizer,
+        args=args,
+        train_dataset=Dataset.from_dict({"text": texts}),
+    )
+    bar_only_progress(trainer)
+    keep_trainables_in_float32(trainer.model)  # fp16's gradient scaler refuses bf16
+    torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    trainer.train()
+    minutes = (time.perf_counter() - start) / 60
+    peak_gb = torch.cuda.max_memory_reserved() / 1e9
+    FastLanguageModel.for_inference(fast)
+    prompt = alpaca_prompt(test_rows[0]["instruction"], test_rows[0]["input"])
+    inputs = tokenizer([prompt], return_tensors="pt").to("cuda")
+    fast.generate(
+        **inputs, streamer=TextStreamer(tokenizer), max_new_tokens=settings.MAX_NEW_TOKENS
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        fast.save_pretrained(folder)
+        FastLanguageModel.from_pretrained(
+            model_name=folder, max_seq_length=settings.MAX_SEQ_LENGTH, load_in_4bit=True
+        )
+        print("adapter saved and reloaded:", sorted(p.name for p in Path(folder).iterdir()))
+    del fast, trainer
+    gc.collect()
+    torch.cuda.empty_cache()
+    return minutes, peak_gb
+
+
+def plot_losses(curves: dict[str, list[tuple[int, float]]]):
+    """Training-loss curves on a log scale, one line style each (dashed over solid: two curves
+    can coincide)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for (label, losses), style in zip(curves.items(), ("-", "--", ":", "-."), strict=False):
+        ax.plot(*zip(*losses, strict=True), label=label, linestyle=style)
+    ax.set(xlabel="step", ylabel="training loss", yscale="log")
+    ax.legend()
+    return fig
+
+
+def why_not_unsloth(wanted: bool) -> str:
+    """Why Unsloth's recipe does not run here (call when ``unsloth_available`` is False or the
+    notebook's USE_UNSLOTH is off)."""
+    if not torch.cuda.is_available():
+        return "no CUDA GPU"
+    return "Unsloth is not installed" if wanted else "USE_UNSLOTH is False"

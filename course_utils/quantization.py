@@ -147,3 +147,58 @@ FORMATS = {
     "nf4": Storage(4, block=64),
     "nf4_double": Storage(4, block=64, constant_bits=8, second_block=256),
 }
+
+
+def error_table(weight: torch.Tensor, roundtrips: dict[str, torch.Tensor]):
+    """Each format's mean absolute error on ``weight`` (from its dequantized copy) and the bits
+    it stores per parameter, as a table."""
+    import pandas as pd
+
+    rows = {
+        name: {
+            "mean absolute error": (back - weight).abs().mean().item(),
+            "bits per parameter": FORMATS[name].bits_per_parameter(),
+        }
+        for name, back in roundtrips.items()
+    }
+    return pd.DataFrame(rows).T
+
+
+def format_table():
+    """fp32, fp16 and bf16 side by side: bits, largest value, smallest normal and subnormal,
+    and the step after 1.0."""
+    import pandas as pd
+
+    formats = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    rows = {
+        name: {
+            "bits": torch.finfo(t).bits,
+            "largest": torch.finfo(t).max,
+            "smallest normal": torch.finfo(t).tiny,
+            "smallest subnormal": torch.finfo(t).smallest_normal * torch.finfo(t).eps,
+            "step after 1.0 (eps)": torch.finfo(t).eps,
+        }
+        for name, t in formats.items()
+    }
+    return pd.DataFrame(rows).T
+
+
+def roundtrips(weight: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``weight`` quantized and dequantized in each format of ``FORMATS``: the lesson's own
+    absmax and NF4 (the versions in use), bitsandbytes' FP4 and NF4 with double quantization."""
+    import bitsandbytes.functional as bnbf
+
+    def bitsandbytes_4bit(quant_type: str, double: bool) -> torch.Tensor:
+        packed, state = bnbf.quantize_4bit(
+            weight.contiguous(), blocksize=64, quant_type=quant_type, compress_statistics=double
+        )
+        return bnbf.dequantize_4bit(packed, state)
+
+    return {
+        "int8_absmax": absmax_dequantize(*absmax_quantize(weight)),
+        "int8_blockwise": blockwise_absmax_dequantize(*blockwise_absmax(weight, 64), 64),
+        "int4_absmax": absmax_dequantize(*absmax_quantize(weight, bits=4)),
+        "fp4": bitsandbytes_4bit("fp4", double=False),
+        "nf4": nf4_dequantize(*nf4_quantize(weight, 64), 64),
+        "nf4_double": bitsandbytes_4bit("nf4", double=True),
+    }

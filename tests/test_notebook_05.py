@@ -50,3 +50,8 @@ def test_05_four_bits_cost_little_accuracy_against_float32_lora(results):
     assert results["acc_lora_fp32_mean"] >= results["acc_base"] + 0.2
     assert results["acc_qlora_mean"] >= results["acc_base"] + 0.2
     assert abs(results["acc_qlora_mean"] - results["acc_lora_fp32_mean"]) <= 0.1
+
+
+def test_05_a_65b_models_qlora_state_fits_one_48_gb_gpu(results):
+    """The QLoRA paper's headline, by the course's estimator on LLaMA-65B's shape."""
+    assert 30 < results["qlora_65b_gb"] < 48

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from course_utils.core import numerics, paths
+from course_utils.tooling import seeds
 
 pytestmark = pytest.mark.notebook
 
@@ -91,3 +92,18 @@ def test_the_set_up_cell_prints_three_lines(course_run):
         if numerics.wanted():
             assert "AVX2 kernels, pinned:" in lines[1], path.stem
         assert lines[2].startswith("parameters: the notebook's defaults"), path.stem
+
+
+def test_every_check_of_every_notebook_holds(course_run):
+    """What the prose claims, the run shows: every ``course_utils.check`` held."""
+    failed = {}
+    for path in paths.course_notebooks():
+        values = json.loads((course_run / f"{path.stem}.results.json").read_text())
+        failed[path.stem] = [k for k, v in values.items() if k.startswith("check_") and not v]
+    assert {stem: keys for stem, keys in failed.items() if keys} == {}
+
+
+@pytest.mark.parametrize("notebook", paths.course_notebooks(), ids=lambda p: p.stem)
+def test_every_check_holds_at_seeds_1_and_2_too(course_run, notebook):
+    values = json.loads((course_run / f"{notebook.stem}.results.json").read_text())
+    assert seeds.problems(notebook, seeds.checks_of(values)) == []

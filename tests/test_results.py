@@ -85,3 +85,19 @@ def test_rejects_bad_names(name: object) -> None:
     with pytest.raises(ValueError, match="identifier") as info:
         record(name, 1.0)
     assert repr(name) in str(info.value)
+
+
+def test_check_prints_the_verdict_and_records_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert results.check("DPO + NLL keeps more replies ending than DPO", 0.9 > 0.5)
+    assert capsys.readouterr().out == "✓ DPO + NLL keeps more replies ending than DPO\n"
+    assert not results.check("LoRA forgets less", False, lora=0.71, full=0.7)
+    assert (
+        capsys.readouterr().out
+        == "✗ not in this run: LoRA forgets less (lora = 0.710, full = 0.700)\n"
+    )
+    assert recorded() == {
+        "check_dpo_plus_nll_keeps_more_replies_ending_than_dpo": True,
+        "check_lora_forgets_less": False,
+    }
+    with pytest.raises(ValueError, match="must be a sentence"):
+        results.check("  ", True)

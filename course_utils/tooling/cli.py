@@ -1,5 +1,5 @@
-"""The course command line: ``python -m course_utils run | compare | readme | profile | build-mini |
-build-data | badges | params | memory-table | lessons | colab-runtime | site``."""
+"""The course command line: ``python -m course_utils run | compare | seeds | readme | profile |
+build-mini | build-data | badges | params | memory-table | lessons | colab-runtime | site``."""
 
 from __future__ import annotations
 
@@ -120,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
         "the reference run's timings (written by `compare OUT --update`); a test checks it.",
     )
     readme.set_defaults(handler=_readme)
+
+    seeds = commands.add_parser(
+        "seeds",
+        help="run notebooks at seeds 1 and 2, record their checks (reference/checks-by-seed.json)",
+        description="Every course_utils.check must hold at seeds 0, 1 and 2 in mini. Seed 0 is "
+        "the test run; this runs seeds 1 and 2 (with the solutions, two notebooks side by side) "
+        "and records each check's verdict, stamped with the notebook's code, for the tests.",
+    )
+    seeds.add_argument("notebooks", nargs="*", help="numbers or stems (default: all)")
+    seeds.set_defaults(handler=_seeds)
 
     profile = commands.add_parser(
         "profile",
@@ -245,6 +255,26 @@ def _compare(args: argparse.Namespace) -> int:
     for line in result.details():
         print(f"    {line}")
     return 1 if args.strict and not result.reproduced else 0
+
+
+def _seeds(args: argparse.Namespace) -> int:
+    from . import runner, seeds
+
+    path = seeds.run(runner.resolve_notebooks(args.notebooks))
+    failing = {
+        stem: [
+            f"seed {s}: {k}"
+            for s, checks in entry["seeds"].items()
+            for k, ok in checks.items()
+            if not ok
+        ]
+        for stem, entry in seeds.read().items()
+    }
+    for stem, lines in failing.items():
+        for line in lines:
+            print(f"{stem}: {line} does not hold")
+    print(f"wrote {path}")
+    return 1 if any(failing.values()) else 0
 
 
 def _readme(args: argparse.Namespace) -> int:

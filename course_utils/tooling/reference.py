@@ -34,8 +34,12 @@ def reference_file() -> Path:
 
 
 def lesson_values(results: dict[str, Any]) -> dict[str, Any]:
-    """``results`` without the values that measure the machine."""
-    return {k: v for k, v in sorted(results.items()) if not MACHINE_KEY.search(k)}
+    """``results`` without the values that measure the machine (a check's verdict stays)."""
+    return {
+        k: v
+        for k, v in sorted(results.items())
+        if k.startswith("check_") or not MACHINE_KEY.search(k)
+    }
 
 
 def _rows(run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -210,7 +214,9 @@ def readme_table(record: dict[str, Any], budget_seconds: float) -> str:
         "| notebook | seconds | peak memory (MB) |",
         "| --- | ---: | ---: |",
     ]
-    lines += [f"| {stem} | {r['seconds']:.0f} | {r['peak_mb']:.0f} |" for stem, r in rows.items()]
+    for stem, r in rows.items():
+        alone = " (run alone)" if together and r["alone"] else ""
+        lines.append(f"| {stem} | {r['seconds']:.0f}{alone} | {r['peak_mb']:.0f} |")
     total = sum(r["seconds"] for r in rows.values())
     lines += [f"| all, added up | {total:.0f} | |", README_END]
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 A notebook calls ``record("old_acc_full_ft", 0.31)``, which prints nothing; run by the course
 runner, which sets ``COURSE_RESULTS_FILE``, the value is written to that JSON file, which the
-runner turns into ``<stem>.results.json`` and the summary. ``show_recorded()`` ends a notebook
+runner turns into ``<stem>.results.json`` and the summary. ``check(claim, holds)`` prints
+whether the run shows a claim of the prose and records it. ``show_recorded()`` ends a notebook
 with one compact block of what it recorded (at most ``MAX_LINES`` lines).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +101,25 @@ def recorded() -> dict[str, Any]:
 def clear() -> None:
     """Forget what was recorded (used by tests)."""
     _recorded.clear()
+
+
+def check_key(claim: str) -> str:
+    """The recorded name of a check: ``check_`` and the claim's words, lowercase."""
+    words = re.findall(r"[a-z0-9]+", claim.lower().replace("+", " plus "))
+    return "check_" + "_".join(words)[:80].rstrip("_")
+
+
+def check(claim: str, holds: bool, **numbers: float) -> bool:
+    """Say whether this run shows ``claim`` (one line; with the ``numbers`` it rests on when it
+    does not) and record it as ``check_<claim's words>``: the notebook tests require every check
+    to hold at seeds 0, 1 and 2, so a student who changes a parameter sees the result change."""
+    if not isinstance(claim, str) or not claim.strip():
+        raise ValueError(f"check(): claim {claim!r} must be a sentence")
+    holds = bool(holds)
+    if holds:
+        print(f"✓ {claim}")
+    else:
+        shown = ", ".join(f"{k} = {_short(_plain(v, k))}" for k, v in numbers.items())
+        print(f"✗ not in this run: {claim}" + (f" ({shown})" if shown else ""))
+    record(check_key(claim), holds)
+    return holds
