@@ -385,3 +385,30 @@ def side_by_side(rows: Any, outputs: dict[str, Sequence[str]], n: int, max_chars
     for name, predictions in outputs.items():
         table[name] = [predictions[i] for i in range(n)]
     return pd.DataFrame(table)
+
+
+def plot_ablation(
+    scores: dict[int, float], passes: dict[int, float], lines: dict[str, float], steps: int
+):
+    """ROUGE-1 against the number of different training examples (log scale), each point
+    labelled with its passes over the data, and the scores of ``lines`` (baselines, prompts) as
+    horizontal lines."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
+    ax.plot(list(scores), list(scores.values()), marker="o", label="fine-tuned on N examples")
+    for n, value in scores.items():
+        label = f"{passes[n]:.0f} passes"
+        ax.annotate(label, (n, value), textcoords="offset points", xytext=(6, -12), fontsize=8)
+    styles = (("tab:green", "-."), ("tab:orange", "--"), ("tab:gray", ":"))
+    for (label, value), (color, style) in zip(lines.items(), styles, strict=False):
+        ax.axhline(value, ls=style, color=color, label=label)
+    ax.set_xscale("log")
+    ax.set_xticks(list(scores), labels=[str(n) for n in scores])
+    ax.minorticks_off()
+    ax.set(xlabel="training examples N (log scale)", ylabel="ROUGE-1 F on the test dialogues")
+    ax.set_title(f"{steps} steps for every subset")
+    ax.margins(x=0.15, y=0.1)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax.grid(alpha=0.3)
+    return fig

@@ -56,7 +56,7 @@ def test_exercises_come_with_code_solutions_that_only_tests_run(path):
 #: The most lines of code a notebook may hold outside its lesson cells and solutions.
 CODE_BUDGET = 300
 #: Notebooks not yet rewritten as lessons (issues 31 and 32): their count may only fall.
-OVER_BUDGET = {"01": 366, "02": 399, "03": 373, "04": 516, "06": 544, "07": 942}
+OVER_BUDGET = {"01": 366, "03": 373, "04": 516, "06": 544, "07": 942}
 
 
 def code_lines_outside_lessons(path: Path) -> int:

@@ -247,3 +247,11 @@ def test_the_fact_check_reads_every_summary_template_back():
     assert corpora.wrong_facts("a garbled summary", met) is None
     with pytest.raises(ValueError, match="follows none of the summary templates"):
         corpora.wrong_facts(met, "free text")
+
+
+def test_fact_shares_count_right_wrong_and_unreadable_summaries():
+    met = "Al and Bo will meet at the park on Monday at 5 pm."
+    wrong = "Al and Bo will meet at the park on Friday at 5 pm."
+    shares = corpora.fact_shares([met, wrong, "garbled", met], [met] * 4)
+    assert shares == {"all facts right": 0.5, "a wrong fact": 0.25, "no summary sentence": 0.25}
+    assert corpora.fact_shares(["anything"], ["free text"]) is None

@@ -8,6 +8,7 @@ import pytest
 
 from course_utils.core import numerics, paths
 from course_utils.tooling import seeds
+from course_utils.tooling.results import CLAIM_PREFIX
 
 pytestmark = pytest.mark.notebook
 
@@ -99,7 +100,7 @@ def test_every_check_of_every_notebook_holds(course_run):
     failed = {}
     for path in paths.course_notebooks():
         values = json.loads((course_run / f"{path.stem}.results.json").read_text())
-        failed[path.stem] = [k for k, v in values.items() if k.startswith("check_") and not v]
+        failed[path.stem] = [k for k, v in values.items() if k.startswith(CLAIM_PREFIX) and not v]
     assert {stem: keys for stem, keys in failed.items() if keys} == {}
 
 

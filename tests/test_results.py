@@ -96,8 +96,8 @@ def test_check_prints_the_verdict_and_records_it(capsys: pytest.CaptureFixture[s
         == "✗ not in this run: LoRA forgets less (lora = 0.710, full = 0.700)\n"
     )
     assert recorded() == {
-        "check_dpo_plus_nll_keeps_more_replies_ending_than_dpo": True,
-        "check_lora_forgets_less": False,
+        "claim_dpo_plus_nll_keeps_more_replies_ending_than_dpo": True,
+        "claim_lora_forgets_less": False,
     }
     with pytest.raises(ValueError, match="must be a sentence"):
         results.check("  ", True)

@@ -10,7 +10,7 @@ import pytest
 from course_utils.core import paths
 from course_utils.tooling import reference, seeds
 
-CHECKS = {"check_a_holds": True, "check_b_holds": True}
+CHECKS = {"claim_a_holds": True, "claim_b_holds": True}
 
 
 @pytest.fixture
@@ -42,8 +42,8 @@ def test_a_current_record_whose_checks_hold_passes(course):
 
 
 def test_a_failing_check_at_another_seed_is_named(course):
-    _edit_record(lambda e: e["seeds"]["2"].update(check_b_holds=False))
-    assert seeds.problems(course, CHECKS) == ["seed 2: check_b_holds does not hold"]
+    _edit_record(lambda e: e["seeds"]["2"].update(claim_b_holds=False))
+    assert seeds.problems(course, CHECKS) == ["seed 2: claim_b_holds does not hold"]
 
 
 def test_an_edited_notebook_or_a_moved_reference_asks_for_a_new_run(course):
@@ -57,7 +57,7 @@ def test_an_edited_notebook_or_a_moved_reference_asks_for_a_new_run(course):
 
 
 def test_a_check_that_only_seed_0_ran_is_missing_at_the_others(course):
-    more = {**CHECKS, "check_c_holds": True}
+    more = {**CHECKS, "claim_c_holds": True}
     assert seeds.problems(course, more) == [
         f"seed {s} ran other checks than seed 0: python -m course_utils seeds 01" for s in (1, 2)
     ]

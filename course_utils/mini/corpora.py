@@ -14,7 +14,7 @@ import json
 import random
 import re
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from . import tasks, vocabulary
@@ -400,3 +400,18 @@ def all_texts(seed: int = SEED) -> list[str]:
         for row in rows
         for v in row.values()
     ]
+
+
+def fact_shares(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float] | None:
+    """Of ``predictions``, against their reference summaries: the share whose every fact is
+    right, the share stating at least one wrong fact, and the share following no summary
+    sentence (their facts cannot be read); None when the references are not the mini world's
+    (their facts are unknown)."""
+    if not references or any(summary_facts(r) is None for r in references):
+        return None
+    checked = [wrong_facts(p, r) for p, r in zip(predictions, references, strict=True)]
+    return {
+        "all facts right": sum(c == {} for c in checked) / len(checked),
+        "a wrong fact": sum(bool(c) for c in checked) / len(checked),
+        "no summary sentence": sum(c is None for c in checked) / len(checked),
+    }

@@ -158,6 +158,14 @@ def blocks(module: Path) -> list[Block]:
     return found
 
 
+def block_of(cell: SavedCell) -> Block | None:
+    """The lesson block of ``cell`` in its module, if it has one."""
+    for block in blocks(cell.module):
+        if (Path(block.notebook).name, block.cell_id) == (cell.notebook.name, cell.cell_id):
+            return block
+    return None
+
+
 def _package_modules(root: Path) -> list[Path]:
     return sorted((root / "course_utils").rglob("*.py"))
 
@@ -287,15 +295,10 @@ def _cell_problems(cell: SavedCell, root: Path) -> list[str]:
     if not cell.defined:
         return ["marked @save but defines no function or class"]
     problems = []
-    mine = [
-        b
-        for b in blocks(cell.module)
-        if (Path(b.notebook).name, b.cell_id) == (cell.notebook.name, cell.cell_id)
-    ]
-    if not mine:
+    block = block_of(cell)
+    if block is None:
         problems.append(f"{cell.module.name} has no lesson block for this cell: `{SYNC}` adds it")
     else:
-        block = mine[0]
         body = _body_problems(cell, block)
         if body:
             problems.append(
@@ -364,13 +367,9 @@ def _write_block(cell: SavedCell, text: str) -> None:
     definitions of those names are taken out and the block goes where the first one stood."""
     source = cell.module.read_text()
     lines = source.splitlines(keepends=True)
-    mine = [
-        b
-        for b in blocks(cell.module)
-        if b.cell_id == cell.cell_id and Path(b.notebook).name == cell.notebook.name
-    ]
-    if mine:
-        lines[mine[0].first : mine[0].last + 1] = _block_lines(cell, text)
+    block = block_of(cell)
+    if block is not None:
+        lines[block.first : block.last + 1] = _block_lines(cell, text)
     else:
         spans = _spans(source)
         taken = sorted((spans[n] for n in definitions(text) if n in spans), reverse=True)
@@ -425,6 +424,36 @@ def _write_cell(cell: SavedCell, source: str) -> None:
     nbformat.write(nb, cell.notebook, version=nbformat.NO_CONVERT)
 
 
+def _sync_cell(cell: SavedCell, prefer: str | None, root: Path) -> list[str]:
+    """Bring one saved cell and its block into step; returns one line per thing written."""
+    text = lesson_text(cell.defined)
+    block = block_of(cell)
+    written = []
+    if block is None:
+        _write_block(cell, text)
+        written.append(f"{cell.module.name}: new lesson block from {cell.where}")
+    elif block.text != text:
+        side = _direction(cell, block)
+        side = prefer if side == "both" else side
+        if side is None:
+            raise ValueError(f"{cell.where}: {_advice('both', cell.module.name)}")
+        if side == "notebook":
+            _write_block(cell, text)
+            written.append(f"{cell.module.name}: block from {cell.where} (the cell's text)")
+        else:
+            _write_cell(cell, _cell_with(cell, block.text))
+            _write_block(cell, block.text)
+            written.append(f"{cell.where}: from {cell.module.name}'s block")
+    elif block.stamp != stamp(text):
+        _write_block(cell, text)
+        written.append(f"{cell.module.name}: marker of {cell.where} renewed")
+    missing = _missing_imports(cell, root)
+    if missing:
+        _add_imports(cell, missing)
+        written.append(f"{cell.module.name}: {'; '.join(missing)}")
+    return written
+
+
 def sync(
     notebooks: list[Path] | None = None, root: Path | None = None, prefer: str | None = None
 ) -> list[str]:
@@ -439,33 +468,7 @@ def sync(
         for cell in saved_cells(notebook, root):
             if not cell.module.is_file() or not cell.defined:
                 raise ValueError(f"{cell.where}: {_cell_problems(cell, root)[0]}")
-            text = lesson_text(cell.defined)
-            mine = [
-                b
-                for b in blocks(cell.module)
-                if b.cell_id == cell.cell_id and Path(b.notebook).name == notebook.name
-            ]
-            if not mine:
-                _write_block(cell, text)
-                written.append(f"{cell.module.name}: new lesson block from {cell.where}")
-            elif mine[0].text != text:
-                side = prefer if _direction(cell, mine[0]) == "both" else _direction(cell, mine[0])
-                if side == "both" or side is None:
-                    raise ValueError(f"{cell.where}: {_advice('both', cell.module.name)}")
-                if side == "notebook":
-                    _write_block(cell, text)
-                    written.append(f"{cell.module.name}: block from {cell.where} (the cell's text)")
-                else:
-                    _write_cell(cell, _cell_with(cell, mine[0].text))
-                    _write_block(cell, mine[0].text)
-                    written.append(f"{cell.where}: from {cell.module.name}'s block")
-            elif mine[0].stamp != stamp(text):
-                _write_block(cell, text)
-                written.append(f"{cell.module.name}: marker of {cell.where} renewed")
-            missing = _missing_imports(cell, root)
-            if missing:
-                _add_imports(cell, missing)
-                written.append(f"{cell.module.name}: {'; '.join(missing)}")
+            written += _sync_cell(cell, prefer, root)
     return written
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import paths
+from .results import CLAIM_PREFIX
 
 #: Recorded values that measure the machine (time, memory of a run), not the lesson.
 MACHINE_KEY = re.compile(r"seconds|latency|peak|gpu_gb")
@@ -38,7 +39,7 @@ def lesson_values(results: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v
         for k, v in sorted(results.items())
-        if k.startswith("check_") or not MACHINE_KEY.search(k)
+        if k.startswith(CLAIM_PREFIX) or not MACHINE_KEY.search(k)
     }
 
 

@@ -103,15 +103,19 @@ def clear() -> None:
     _recorded.clear()
 
 
+#: The start of every check's recorded name.
+CLAIM_PREFIX = "claim_"
+
+
 def check_key(claim: str) -> str:
-    """The recorded name of a check: ``check_`` and the claim's words, lowercase."""
+    """The recorded name of a check: ``claim_`` and the claim's words, lowercase."""
     words = re.findall(r"[a-z0-9]+", claim.lower().replace("+", " plus "))
-    return "check_" + "_".join(words)[:80].rstrip("_")
+    return CLAIM_PREFIX + "_".join(words)[:80].rstrip("_")
 
 
 def check(claim: str, holds: bool, **numbers: float) -> bool:
     """Say whether this run shows ``claim`` (one line; with the ``numbers`` it rests on when it
-    does not) and record it as ``check_<claim's words>``: the notebook tests require every check
+    does not) and record it as ``claim_<claim's words>``: the notebook tests require every check
     to hold at seeds 0, 1 and 2, so a student who changes a parameter sees the result change."""
     if not isinstance(claim, str) or not claim.strip():
         raise ValueError(f"check(): claim {claim!r} must be a sentence")

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..core import paths
 from . import reference
+from .results import CLAIM_PREFIX
 
 SEEDS = (1, 2)
 
@@ -42,7 +43,7 @@ def reference_hash(stem: str) -> str:
 
 
 def checks_of(results: dict[str, Any]) -> dict[str, bool]:
-    return {k: v for k, v in sorted(results.items()) if k.startswith("check_")}
+    return {k: v for k, v in sorted(results.items()) if k.startswith(CLAIM_PREFIX)}
 
 
 def read() -> dict[str, Any]:
