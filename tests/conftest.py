@@ -30,6 +30,9 @@ SLOW_FIXTURES = {
 }
 #: Where ``course_run`` writes the executed notebooks; CI uploads them (default: a tmp folder).
 OUTPUTS_ENV = "COURSE_TEST_OUTPUTS"
+#: Set to 1 with ``OUTPUTS_ENV`` to test an existing run (e.g. one notebook's, made by
+#: ``python -m course_utils run NN --solutions --out DIR``) instead of executing the course.
+REUSE_ENV = "COURSE_TEST_REUSE"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -59,6 +62,8 @@ def course_run(mini_report, tmp_path_factory) -> Path:
 
     folder = os.environ.get(OUTPUTS_ENV)
     out = Path(folder) if folder else tmp_path_factory.mktemp("course-mini")
+    if folder and os.environ.get(REUSE_ENV) == "1":
+        return out
     runner.run_notebooks([], "mini", out, {}, solutions=True, jobs=2)
     return out
 
