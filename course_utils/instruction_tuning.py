@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .core.examples import Example
 from .core.profiles import Profile
 from .core.progress import bar_only_progress
@@ -395,11 +397,13 @@ def plot_ablation(
     horizontal lines."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ax.plot(list(scores), list(scores.values()), marker="o", label="fine-tuned on N examples")
     for n, value in scores.items():
         label = f"{passes[n]:.0f} passes"
-        ax.annotate(label, (n, value), textcoords="offset points", xytext=(6, -12), fontsize=8)
+        ax.annotate(
+            label, (n, value), textcoords="offset points", xytext=(0, 8), fontsize=8, ha="center"
+        )
     styles = (("tab:green", "-."), ("tab:orange", "--"), ("tab:gray", ":"))
     for (label, value), (color, style) in zip(lines.items(), styles, strict=False):
         ax.axhline(value, ls=style, color=color, label=label)
@@ -409,6 +413,136 @@ def plot_ablation(
     ax.set(xlabel="training examples N (log scale)", ylabel="ROUGE-1 F on the test dialogues")
     ax.set_title(f"{steps} steps for every subset")
     ax.margins(x=0.15, y=0.1)
-    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8)
     ax.grid(alpha=0.3)
     return fig
+
+
+def wrong_fact_examples(
+    predictions: Sequence[str], references: Sequence[str], n: int = 3
+) -> list[str]:
+    """Up to ``n`` lines, each a prediction stating a wrong fact and what it got wrong against
+    its reference (the mini world's summaries, whose facts ``corpora.wrong_facts`` can read)."""
+    from .mini import corpora
+
+    lines = []
+    for i, (prediction, reference) in enumerate(zip(predictions, references, strict=True)):
+        errors = corpora.wrong_facts(prediction, reference)
+        if errors and len(lines) < n:
+            said = "; ".join(f"{slot}: {s!r}, true {t!r}" for slot, (s, t) in errors.items())
+            lines.append(f"#{i}: {prediction!r} ({said})")
+    return lines
+
+
+def method_table(
+    scores: dict[str, dict[str, float]],
+    predictions: dict[str, Sequence[str]],
+    references: Sequence[str],
+) -> Any:
+    """A ``pandas.DataFrame``, one row per method: its ROUGE F-measures and, where the facts are
+    known (the mini world), the shares of its summaries with every fact right, with a wrong fact,
+    and following no summary sentence. A fact share is NaN (shown "n/a") where no summary of the
+    method could be read."""
+    import pandas as pd
+
+    from .mini import corpora
+
+    table = pd.DataFrame({m: scores[m] for m in predictions}).T
+    table.columns = ["ROUGE-1", "ROUGE-2", "ROUGE-L"]
+    facts = {m: corpora.fact_shares(p, references) for m, p in predictions.items()}
+    if all(share is not None for share in facts.values()):
+        shares = pd.DataFrame(facts).T
+        unread = shares["no summary sentence"] == 1.0
+        shares.loc[unread, ["all facts right", "a wrong fact"]] = float("nan")
+        table = table.join(shares)
+    return table
+
+
+def plot_methods(table: Any, examples: int):
+    """ROUGE-1 and, where the table has it, the share of summaries with every fact right, per
+    method, side by side; "n/a" where no summary of a method could be read."""
+    import matplotlib.pyplot as plt
+
+    columns = [c for c in ("ROUGE-1", "all facts right") if c in table]
+    fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    width = 0.8 / len(columns)
+    for k, column in enumerate(columns):
+        xs = [i + (k - (len(columns) - 1) / 2) * width for i in range(len(table))]
+        values = table[column].fillna(0.0)
+        ax.bar(xs, values, width, label=column)
+        for x, missing in zip(xs, table[column].isna(), strict=True):
+            if missing:
+                ax.text(x, 0.02, "n/a", ha="center", fontsize=8)
+    ax.set_xticks(range(len(table)), labels=list(table.index), rotation=15)
+    ax.set(ylim=(0, 1), ylabel="ROUGE-1 F / share of summaries")
+    ax.set_title(f"{examples} test dialogues")
+    ax.legend(loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def transformers_attention_masks(length: int, prefix: int) -> dict[str, Any]:
+    """The three masks of ``attention_masks`` from transformers' own mask functions
+    (``transformers.masking_utils``, which builds its models' masks from them), evaluated at
+    every (reading, read) pair of positions: (length, length) boolean tensors."""
+    from transformers.masking_utils import (
+        bidirectional_mask_function,
+        causal_mask_function,
+        or_masks,
+    )
+
+    def in_prefix(batch: Any, head: Any, query: Any, key: Any) -> Any:
+        return key < prefix
+
+    functions = {
+        "causal LM": causal_mask_function,
+        "prefix LM": or_masks(causal_mask_function, in_prefix),
+        "masked LM": bidirectional_mask_function,
+    }
+    zero = torch.tensor(0)
+    return {
+        name: torch.tensor(
+            [
+                [
+                    bool(function(zero, zero, torch.tensor(q), torch.tensor(k)))
+                    for k in range(length)
+                ]
+                for q in range(length)
+            ]
+        )
+        for name, function in functions.items()
+    }
+
+
+def plot_attention_masks(masks: dict[str, Any], prefix: int):
+    """Each mask as a grid (row: the position reading, column: the position read; dark: may
+    attend), the prefix marked."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(masks), figsize=(7, 2.8), layout="constrained")
+    for ax, (name, mask) in zip(axes, masks.items(), strict=True):
+        ax.imshow(mask.int(), cmap="Greys", vmin=0, vmax=1.4)
+        ax.set_title(name, fontsize=10)
+        ax.set(xticks=[], yticks=[], xlabel="position read")
+        if name == "prefix LM":
+            ax.axvline(prefix - 0.5, color="tab:orange", linewidth=2)
+    axes[0].set_ylabel("position reading")
+    return fig
+
+
+# @lesson notebooks/02_flan_t5_instruction_tuning.ipynb cell=02-masks-save sha256=53d825fc4166
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
+def attention_masks(length: int, prefix: int) -> dict[str, torch.Tensor]:
+    """Which positions each position may read under the three objectives: (length, length)
+    booleans, row = the position reading, column = the position read."""
+    reading = torch.arange(length)[:, None]
+    read = torch.arange(length)[None, :]
+    causal = read <= reading
+    return {
+        "causal LM": causal,
+        "prefix LM": causal | (read < prefix),
+        "masked LM": torch.ones(length, length, dtype=torch.bool),
+    }
+
+
+# @end-lesson

@@ -191,16 +191,24 @@ def plot_budgets(parts, limit_gb: float, limit_label: str, title: str):
     at ``limit_gb`` (a GPU's memory)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
-    parts.plot.barh(stacked=True, ax=ax)
-    ax.axvline(limit_gb, color="red", linestyle="--", label=limit_label)
+    fig, ax = plt.subplots(figsize=(8, 4.6), layout="constrained")
+    parts.plot.barh(stacked=True, ax=ax, colormap="tab10")
+    ax.axvline(limit_gb, color="black", linestyle="--", linewidth=1.2, label=limit_label)
     for row, total in enumerate(parts.sum(axis=1)):
+        label_end = total + 0.12 * ax.get_xlim()[1]  # where a label after the bar ends
+        near_limit = total < limit_gb + 0.02 * ax.get_xlim()[1] and label_end > limit_gb
         ax.annotate(
-            f"{total:.1f} GB", (total, row), xytext=(4, 8), textcoords="offset points", va="center"
+            f"{total:.1f} GB",
+            (max(total, limit_gb) if near_limit else total, row),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=9,
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
         )
     ax.set(xlabel="GB (1e9 bytes) before activations", xlim=(0, 1.2 * parts.sum(axis=1).max()))
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=5)
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=3)
     return fig
 
 

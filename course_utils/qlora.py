@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -128,22 +129,17 @@ def unsloth_available() -> bool:
     return torch.cuda.is_available() and importlib.util.find_spec("unsloth") is not None
 
 
-def train_lora(model, tokenizer, rows: Sequence[dict], chat: bool, settings, seed: int, label: str):
-    """LoRA on ``model`` (4-bit or not) with TRL's ``SFTTrainer``, by notebook 05's recipe:
-    ``settings`` are the notebook's (TRAIN_STEPS, BATCH_SIZE, GRAD_ACCUM, LEARNING_RATE,
-    WARMUP_STEPS, MAX_SEQ_LENGTH, LORA_RANK, LORA_ALPHA and its profile). Prints one line;
-    returns the trained model, its logged (step, loss) pairs and the training seconds."""
+def sft_arguments(settings, seed: int, **extra: Any):
+    """TRL's ``SFTConfig`` for notebook 05's recipe, from the notebook's ``settings`` (TRAIN_STEPS,
+    BATCH_SIZE, GRAD_ACCUM, LEARNING_RATE, WARMUP_STEPS, MAX_SEQ_LENGTH and its profile) and
+    ``extra`` fields (Unsloth's 8-bit optimizer, for one)."""
     import tempfile
-    import time
 
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from . import recipes
-    from .core.progress import bar_only_progress
 
-    torch.manual_seed(seed)  # the adapter's start: peft builds it before the trainer seeds itself
-    args = recipes.trainer_arguments(
+    return recipes.trainer_arguments(
         SFTConfig,
         settings.profile,
         output_dir=tempfile.mkdtemp(),
@@ -154,7 +150,25 @@ def train_lora(model, tokenizer, rows: Sequence[dict], chat: bool, settings, see
         warmup=settings.WARMUP_STEPS,
         max_length=settings.MAX_SEQ_LENGTH,
         seed=seed,
+        **extra,
     )
+
+
+def train_lora(model, tokenizer, rows: Sequence[dict], chat: bool, settings, seed: int, label: str):
+    """LoRA on ``model`` (4-bit or not) with TRL's ``SFTTrainer``, by notebook 05's recipe:
+    ``settings`` are the notebook's (TRAIN_STEPS, BATCH_SIZE, GRAD_ACCUM, LEARNING_RATE,
+    WARMUP_STEPS, MAX_SEQ_LENGTH, LORA_RANK, LORA_ALPHA and its profile). Prints one line;
+    returns the trained model, its logged (step, loss) pairs and the training seconds."""
+    import time
+
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    from . import recipes
+    from .core.progress import bar_only_progress
+
+    torch.manual_seed(seed)  # the adapter's start: peft builds it before the trainer seeds itself
+    args = sft_arguments(settings, seed)
     trainer = SFTTrainer(
         model=model,
         processing_class=tokenizer,
@@ -186,7 +200,7 @@ def train_with_unsloth(settings, train_rows: Sequence[dict], test_rows: Sequence
 
     from datasets import Dataset
     from transformers import TextStreamer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
     from unsloth import FastLanguageModel
 
     from . import recipes
@@ -212,17 +226,9 @@ def train_with_unsloth(settings, train_rows: Sequence[dict], test_rows: Sequence
         alpaca_prompt(r["instruction"], r["input"]) + r["output"] + tokenizer.eos_token
         for r in train_rows
     ]
-    args = recipes.trainer_arguments(
-        SFTConfig,
-        settings.profile,
-        output_dir=tempfile.mkdtemp(),
-        steps=settings.TRAIN_STEPS,
-        batch_size=settings.BATCH_SIZE,
-        accumulation=settings.GRAD_ACCUM,
-        learning_rate=settings.LEARNING_RATE,
-        warmup=settings.WARMUP_STEPS,
-        max_length=settings.MAX_SEQ_LENGTH,
-        seed=settings.seed,
+    args = sft_arguments(
+        settings,
+        settings.seed,
         optim="adamw_8bit",
         weight_decay=0.01,
         dataset_text_field="text",

@@ -183,6 +183,26 @@ def format_table():
     return pd.DataFrame(rows).T
 
 
+def bits_table():
+    """Bits per parameter of each format of ``FORMATS``, block constants included."""
+    import pandas as pd
+
+    bits = {name: f.bits_per_parameter() for name, f in FORMATS.items()}
+    return pd.Series(bits, name="bits per parameter").to_frame()
+
+
+def plot_codebooks(codebook: torch.Tensor):
+    """NF4's 16 code values (normal quantiles) above int4 absmax's 15 evenly spaced ones."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 2.2), layout="constrained")
+    ax.scatter(codebook, [1] * len(codebook), label="NF4 (normal quantiles)")
+    ax.scatter(torch.arange(-7, 8) / 7, [0] * 15, label="int4 absmax (evenly spaced)")
+    ax.set(yticks=[], xlabel="code value (times the block's absmax)", ylim=(-0.7, 1.7))
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
 def roundtrips(weight: torch.Tensor) -> dict[str, torch.Tensor]:
     """``weight`` quantized and dequantized in each format of ``FORMATS``: the lesson's own
     absmax and NF4 (the versions in use), bitsandbytes' FP4 and NF4 with double quantization."""

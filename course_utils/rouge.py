@@ -281,6 +281,25 @@ def rouge_scores(
     return {t: sum(per_pair[t]) / max(len(per_pair[t]), 1) for t in ROUGE_TYPES}
 
 
+def largest_gap_to_rouge_score(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """The largest difference between this module's ROUGE-1, ROUGE-2 and ROUGE-L F-measures and
+    Google's ``rouge_score`` package's (no stemming) over the pairs: 0 when they agree."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=False)
+    return max(
+        (
+            abs(ours[name].fmeasure - theirs[name].fmeasure)
+            for prediction, reference in zip(predictions, references, strict=True)
+            for ours, theirs in [
+                (score_pair(prediction, reference), scorer.score(reference, prediction))
+            ]
+            for name in ROUGE_TYPES
+        ),
+        default=0.0,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # 6. A worked example for the notebooks
 # --------------------------------------------------------------------------------------------

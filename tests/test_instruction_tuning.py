@@ -233,3 +233,21 @@ def test_summary_examples_are_the_prompt_completion_pairs():
     assert examples == [
         Example("summary", p, c) for p, c in zip(pairs["prompt"], pairs["completion"], strict=True)
     ]
+
+
+def test_method_table_reads_facts_and_says_na_where_none_can_be_read():
+    references = ["Nico will lend Hana the book on Monday.", "Ada will lend Bo the pen on Friday."]
+    predictions = {
+        "good": list(references),
+        "wrong day": ["Nico will lend Hana the book on Tuesday.", references[1]],
+        "unreadable": ["hello", "hello"],
+    }
+    scores = {m: {"rouge1": 0.5, "rouge2": 0.4, "rougeL": 0.5} for m in predictions}
+    table = it.method_table(scores, predictions, references)
+    assert table.loc["good", "all facts right"] == 1.0
+    assert table.loc["wrong day", "a wrong fact"] == 0.5
+    assert table.loc["unreadable"].isna()[["all facts right", "a wrong fact"]].all()
+    assert table.loc["unreadable", "no summary sentence"] == 1.0
+    (line,) = it.wrong_fact_examples(predictions["wrong day"], references)
+    assert line.startswith("#0:") and "'Tuesday', true 'Monday'" in line
+    assert it.plot_methods(table, 2).axes[0].get_title() == "2 test dialogues"

@@ -23,7 +23,7 @@ LESSONS = [p for p in NOTEBOOKS if not p.name.startswith("00")]  # 00 checks the
 #: What issue 20 asked to see written out, notebook by notebook.
 TAUGHT_IN_CELLS = {
     "01": {"l2sp_penalty", "masked_loss", "training_step"},
-    "02": {"ngrams", "rouge_n", "lcs_length", "rouge_l"},
+    "02": {"ngrams", "rouge_n", "lcs_length", "rouge_l", "attention_masks"},
     "03": {"SoftPrompt", "BottleneckAdapter"},
     "04": {"LoRALinear"},
     "05": {"absmax_quantize", "zeropoint_quantize", "nf4_codebook", "nf4_quantize", "budgets"},

@@ -18,6 +18,7 @@ from course_utils.rouge import (
     PRF,
     explain_rouge_l,
     explain_rouge_n,
+    largest_gap_to_rouge_score,
     lcs_length,
     lcs_table,
     load_rouge_metric,
@@ -346,3 +347,16 @@ def test_explain_rouge_l_shows_the_lcs_table():
         in text
     )
     assert text.splitlines()[0].split() == ["anna", "will", "meet", "ben", "on", "friday"]
+
+
+def test_the_gap_to_rouge_score_is_zero_for_the_course_and_seen_when_it_differs(monkeypatch):
+    pairs = [
+        ("Nico will lend Hana the book.", "Hana will lend Nico the book on Monday."),
+        ("", "a"),
+    ]
+    predictions, references = zip(*pairs, strict=True)
+    assert largest_gap_to_rouge_score(predictions, references) == 0.0
+    from course_utils import rouge
+
+    monkeypatch.setattr(rouge, "rouge_l", lambda p, r: PRF(0.0, 0.0, 0.0))
+    assert largest_gap_to_rouge_score(predictions, references) > 0.5
