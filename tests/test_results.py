@@ -88,9 +88,9 @@ def test_rejects_bad_names(name: object) -> None:
 
 
 def test_check_prints_the_verdict_and_records_it(capsys: pytest.CaptureFixture[str]) -> None:
-    assert results.check("DPO + NLL keeps more replies ending than DPO", 0.9 > 0.5)
+    assert results.check("DPO + NLL keeps more replies ending than DPO", 0.9 > 0.5) is None
     assert capsys.readouterr().out == "✓ DPO + NLL keeps more replies ending than DPO\n"
-    assert not results.check("LoRA forgets less", False, lora=0.71, full=0.7)
+    results.check("LoRA forgets less", False, lora=0.71, full=0.7)
     assert (
         capsys.readouterr().out
         == "✗ not in this run: LoRA forgets less (lora = 0.710, full = 0.700)\n"

@@ -113,10 +113,11 @@ def check_key(claim: str) -> str:
     return CLAIM_PREFIX + "_".join(words)[:80].rstrip("_")
 
 
-def check(claim: str, holds: bool, **numbers: float) -> bool:
+def check(claim: str, holds: bool, **numbers: float) -> None:
     """Say whether this run shows ``claim`` (one line; with the ``numbers`` it rests on when it
     does not) and record it as ``claim_<claim's words>``: the notebook tests require every check
-    to hold at seeds 0, 1 and 2, so a student who changes a parameter sees the result change."""
+    to hold at seeds 0, 1 and 2, so a student who changes a parameter sees the result change.
+    Returns nothing, so a check ending a cell adds no ``True`` under its line."""
     if not isinstance(claim, str) or not claim.strip():
         raise ValueError(f"check(): claim {claim!r} must be a sentence")
     holds = bool(holds)
@@ -126,4 +127,3 @@ def check(claim: str, holds: bool, **numbers: float) -> bool:
         shown = ", ".join(f"{k} = {_short(_plain(v, k))}" for k, v in numbers.items())
         print(f"✗ not in this run: {claim}" + (f" ({shown})" if shown else ""))
     record(check_key(claim), holds)
-    return holds
