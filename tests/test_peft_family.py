@@ -169,3 +169,61 @@ def test_methods_score_with_the_given_metric_and_keeps_the_losses(tiny_seq2seq):
     outcome = pf.Methods(experiment, settings, measure_removed=False).run("lora", lr=1e-2)
     assert outcome.new == 0.25 and outcome.old_removed is None and len(outcome.losses) == 3
     assert outcome.model.peft_config["default"].use_rslora
+
+
+def test_label_share_counts_old_answers_that_are_new_labels(tiny_seq2seq, monkeypatch):
+    from course_utils.core.examples import Example
+
+    folder, model, tokenizer = tiny_seq2seq
+    tests = {"a": [Example("a", "x", "y")] * 3, "b": [Example("b", "z", "w")]}
+    monkeypatch.setattr(pf, "generate_answers", lambda m, t, prompts: ["1", " 0 ", "cat", "10"])
+    assert pf.label_share(model, tokenizer, tests, ("0", "1")) == 0.5
+
+
+def test_a_new_head_trains_only_the_head_on_a_frozen_body(tiny_seq2seq):
+    folder, model, tokenizer = tiny_seq2seq
+    task = pf.mini_task(n_train=16, n_test=6)
+    frozen = pf.train_new_head(folder, tokenizer, task, True, 1e-2, steps=2, batch_size=4)
+    head = frozen.model.classification_head
+    assert frozen.trainable == sum(p.numel() for p in head.parameters())
+    assert head.out_proj.out_features == len(task.labels)
+    assert 0.0 <= frozen.new <= 1.0
+    # the body kept the seq2seq model's weights exactly
+    body = frozen.model.transformer.encoder.block[0].layer[0].SelfAttention.q.weight
+    assert torch.equal(body, model.encoder.block[0].layer[0].SelfAttention.q.weight)
+    whole = pf.train_new_head(folder, tokenizer, task, False, 1e-3, steps=1, batch_size=4)
+    assert whole.trainable == sum(p.numel() for p in whole.model.parameters())
+    with pytest.raises(ValueError, match="steps"):
+        pf.train_new_head(folder, tokenizer, task, True, 1e-2, steps=0, batch_size=4)
+
+
+def test_class_batch_gives_each_example_its_label_index(tiny_seq2seq):
+    from course_utils.core.examples import Example
+
+    folder, model, tokenizer = tiny_seq2seq
+    batch = pf.class_batch(tokenizer, [Example("t", "good", "1"), Example("t", "bad", "0")], "01")
+    assert batch["labels"].tolist() == [1, 0]
+    assert batch["input_ids"].shape == batch["attention_mask"].shape
+
+
+def test_count_table_agrees_with_peft_and_accuracy_over_seeds_reuses_the_known_run(tiny_seq2seq):
+    from course_utils.mini import tasks
+
+    counts = pf.count_table(SETTINGS, models=("flan-t5-base",))
+    assert (counts["peft"] == counts["by hand"]).all() and len(counts) == len(pf.METHODS)
+    folder, model, tokenizer = tiny_seq2seq
+    task = pf.mini_task(n_train=16, n_test=4)
+    evaluation = Evaluation(tokenizer, task.test, {"add": tasks.examples("add", "test", 3)})
+    experiment = Experiment(model, tokenizer, evaluation, task.train, steps=1, batch_size=4)
+    methods = pf.Methods(experiment, pf.Settings(num_virtual_tokens=2), seed=5)
+    known = methods.run("prompt_tuning_random", lr=0.1)
+    known.curve[-1][1]["new"] = 0.123  # a value no run gives: the table must show it
+    table = pf.accuracy_over_seeds(
+        methods,
+        ["prompt_tuning_random"],
+        {"prompt_tuning_random": 0.1},
+        [5, 6],
+        {"prompt_tuning_random": known},
+    )
+    assert list(table.index) == [5, 6, "mean", "std"]
+    assert table.loc[5, "prompt_tuning_random"] == 0.123
