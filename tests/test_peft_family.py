@@ -227,3 +227,48 @@ def test_count_table_agrees_with_peft_and_accuracy_over_seeds_reuses_the_known_r
     )
     assert list(table.index) == [5, 6, "mean", "std"]
     assert table.loc[5, "prompt_tuning_random"] == 0.123
+
+
+def test_train_each_tables_and_figures_of_the_notebook(tiny_seq2seq, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_utils.mini import tasks
+
+    folder, model, tokenizer = tiny_seq2seq
+    task = pf.mini_task(n_train=16, n_test=4)
+    evaluation = Evaluation(tokenizer, task.test, {"add": tasks.examples("add", "test", 3)})
+    experiment = Experiment(model, tokenizer, evaluation, task.train, steps=1, batch_size=4)
+    methods = pf.Methods(experiment, pf.Settings(num_virtual_tokens=2, lora_rank=2))
+    names = ("prompt_tuning_random", "lora")
+    outcomes, shares = pf.train_each(methods, names, dict.fromkeys(names, 1e-2), task.labels)
+    assert list(outcomes) == list(shares) == list(names)
+    assert all(o.model is None for o in outcomes.values())  # nothing kept unless asked
+    assert capsys.readouterr().out.count("trainable") == 2
+    table = pf.method_table(outcomes, 0.25, 0.5, counting.total_parameters(model))
+    assert list(table.index) == ["hard prompt (best)", *names]
+    assert table.loc["lora", "trainable"] == outcomes["lora"].trainable
+    share = 100 * outcomes["lora"].trainable / counting.total_parameters(model)
+    assert table.loc["lora", "% of model"] == round(share, 4)
+    fig = pf.plot_accuracy_vs_parameters(outcomes, 0.25, "t", extra={"head": (10, 0.5)})
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert sorted(labels) == sorted([*names, "head"])
+    fig = pf.plot_prompt_lengths({1: 0.5, 5: 0.75}, 0.25, 0.5)
+    assert len(fig.axes[0].lines) == 3  # the curve, the hard prompt, chance
+
+
+def test_nearest_tokens_table_and_head_table(tiny_seq2seq):
+    folder, model, tokenizer = tiny_seq2seq
+    embeddings = model.get_input_embeddings().weight.detach()
+    start = embeddings[[5, 6, 7]]
+    table = pf.nearest_tokens_table(start, start, embeddings, tokenizer, shown=2)
+    assert len(table) == 2 and table["cosine start-end"].round(6).tolist() == [1.0, 1.0]
+    assert table["nearest before"].tolist() == table["nearest after"].tolist()
+    head = pf.HeadOutcome("new head, frozen body", 10, 0.9, 1.0)
+
+    class Known:  # any outcome: the table reads its trainable parameters and accuracy
+        trainable, new = 20, 0.8
+
+    rows = pf.head_table({head.name: head}, {"lora": Known()}, ["lora"])
+    assert rows.loc["lora", "answers with"] == "text"
+    assert rows.loc[head.name, "trainable"] == 10
