@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -517,42 +518,61 @@ def method_table(
     return table.round(digits | {"seconds": 1})
 
 
+def _label_heights(points: dict[str, tuple[float, float]], step: float) -> dict[str, float]:
+    """A height for each point's label: its own, moved down by ``step`` while it would overprint
+    a label already placed on the same stretch of the (log) x axis."""
+    placed: list[tuple[float, float, float]] = []  # (start, end, height), in log10 x
+    heights = {}
+    for name, (x, y) in sorted(points.items(), key=lambda item: -item[1][1]):
+        start = math.log10(max(x, 1)) + 0.02
+        end = start + 0.019 * len(name)
+        height = y
+        while any(s < end and start < e and abs(h - height) < step for s, e, h in placed):
+            height -= step
+        placed.append((start, end, height))
+        heights[name] = height
+    return heights
+
+
 def plot_accuracy_vs_parameters(
-    outcomes: dict[str, Outcome], hard_prompt: float, title: str, extra: dict | None = None
+    outcomes: dict[str, Outcome], hard_prompt: float, title: str, chance: float | None = None
 ):
     """New-task accuracy against trainable parameters (log scale), one colour per family, the
-    best hard prompt as a dashed line; ``extra`` adds named (trainable, accuracy) points, such
-    as a new head. Labels sit beside their point, alternating sides where points crowd."""
+    best hard prompt (and ``chance``) as lines. Each label sits right of its point, moved down
+    (with a thin line back to the point) where it would overprint another."""
     import matplotlib.pyplot as plt
 
-    points = {m: (o.trainable, o.new, family(m)) for m, o in outcomes.items()}
-    for name, (trainable, accuracy) in (extra or {}).items():
-        points[name] = (trainable, accuracy, "replaced head")
-    families = list(dict.fromkeys(f for _, _, f in points.values()))
+    points = {m: (o.trainable, o.new) for m, o in outcomes.items()}
+    families = list(dict.fromkeys(family(m) for m in outcomes))
     colours = {f: f"C{i}" for i, f in enumerate(families)}
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ranked = sorted(points.items(), key=lambda item: item[1][1])
-    for i, (name, (trainable, accuracy, fam)) in enumerate(ranked):
-        ax.scatter(trainable, accuracy, color=colours[fam], s=40, zorder=3)
+    heights = _label_heights(points, step=0.04)
+    for name, (trainable, accuracy) in points.items():
+        ax.scatter(trainable, accuracy, color=colours[family(name)], s=40, zorder=3)
+        moved = abs(heights[name] - accuracy) > 1e-9
         ax.annotate(
             name,
             (trainable, accuracy),
-            textcoords="offset points",
-            xytext=(6, -3) if i % 2 else (-6, -3),
-            ha="left" if i % 2 else "right",
+            xytext=(trainable * 1.05, heights[name]),
+            va="center",
             fontsize=7,
+            arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.5} if moved else None,
         )
     for fam, colour in colours.items():
         ax.scatter([], [], color=colour, label=fam)
     ax.axhline(hard_prompt, color="grey", linestyle="--", label="best hard prompt")
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle=":", label="chance")
+    low, high = min(x for x, _ in points.values()), max(x for x, _ in points.values())
     ax.set(
         xscale="log",
+        xlim=(low / 1.5, high * 6),
         xlabel="trainable parameters (log scale)",
         ylabel="new-task accuracy",
         ylim=(-0.05, 1.05),
         title=title,
     )
-    ax.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1, 0.22))
     fig.tight_layout()
     return fig
 
@@ -574,7 +594,9 @@ def plot_prompt_lengths(accuracy: dict[int, float], hard_prompt: float, chance: 
         ylim=(-0.05, 1.05),
         title="prompt tuning (random init) by prompt length",
     )
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xticks(lengths, [str(n) for n in lengths])
+    ax.minorticks_off()
+    ax.legend(fontsize=8, loc="center right")
     fig.tight_layout()
     return fig
 

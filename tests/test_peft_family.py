@@ -250,11 +250,17 @@ def test_train_each_tables_and_figures_of_the_notebook(tiny_seq2seq, capsys):
     assert table.loc["lora", "trainable"] == outcomes["lora"].trainable
     share = 100 * outcomes["lora"].trainable / counting.total_parameters(model)
     assert table.loc["lora", "% of model"] == round(share, 4)
-    fig = pf.plot_accuracy_vs_parameters(outcomes, 0.25, "t", extra={"head": (10, 0.5)})
-    labels = [t.get_text() for t in fig.axes[0].texts]
-    assert sorted(labels) == sorted([*names, "head"])
+    fig = pf.plot_accuracy_vs_parameters(outcomes, 0.25, "t", chance=0.5)
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == sorted(names)
     fig = pf.plot_prompt_lengths({1: 0.5, 5: 0.75}, 0.25, 0.5)
     assert len(fig.axes[0].lines) == 3  # the curve, the hard prompt, chance
+
+
+def test_labels_that_would_overprint_are_moved_apart():
+    points = {"a_long_name": (1000, 0.9), "another": (1100, 0.9), "far": (90000, 0.9)}
+    heights = pf._label_heights(points, step=0.04)
+    assert abs(heights["a_long_name"] - heights["another"]) >= 0.04  # one moves down
+    assert heights["far"] == 0.9  # nothing near it: it stays by its point
 
 
 def test_nearest_tokens_table_and_head_table(tiny_seq2seq):
