@@ -14,14 +14,19 @@ Every method trains a small set of parameters and leaves the rest of the model f
 own adapter otherwise), ``removed`` gives back the model without it, and ``formula_count``
 counts each method's parameters from the model's configuration alone, the way notebook 03
 checks peft's own count on the meta device for models too big to load.
+
+``train_new_head`` is the older way to transfer, for comparison: the language-model head
+replaced by a new classifier (transformers' ``AutoModelForSequenceClassification``), trained on
+the frozen body or with the whole model.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -32,6 +37,7 @@ from .core import counting
 from .core.evaluation import exact_match, generate_answers
 from .core.examples import Example
 from .core.experiment import Experiment, Outcome
+from .core.training import sample_batches, warmup_cosine
 
 #: Each trained method and its family, in the order the notebook presents them.
 FAMILIES: dict[str, str] = {
@@ -371,3 +377,334 @@ def soft_prompt_vectors(model: nn.Module) -> torch.Tensor:
     """The virtual-token vectors a peft prompt-tuning model puts in front of the input."""
     n = model.peft_config[model.active_adapter].num_virtual_tokens
     return model.prompt_encoder[model.active_adapter].embedding.weight[:n].detach()
+
+
+def label_share(model: nn.Module, tokenizer, tests: dict[str, Sequence[Example]], labels) -> float:
+    """Share of ``model``'s greedy answers to ``tests`` (the old tasks) that are one of the new
+    task's ``labels``: how often a method trained on the new task answers an old question with
+    the new task's answer."""
+    prompts = [e.prompt for examples in tests.values() for e in examples]
+    answers = generate_answers(model, tokenizer, prompts)
+    return sum(a.strip() in labels for a in answers) / len(answers)
+
+
+# ----- transfer learning by replacing the head -------------------------------------------------
+
+
+@dataclass
+class HeadOutcome:
+    """A classifier head trained on the new task: what trained, how well, how long."""
+
+    name: str
+    trainable: int
+    new: float
+    seconds: float
+    model: nn.Module | None = field(repr=False, default=None)
+
+
+def class_batch(tokenizer, examples: Sequence[Example], labels: Sequence[str]) -> dict:
+    """Tokenised inputs and each example's class index (its target's place in ``labels``)."""
+    enc = tokenizer([e.prompt for e in examples], padding=True, return_tensors="pt")
+    classes = torch.tensor([list(labels).index(e.target) for e in examples])
+    return {"input_ids": enc.input_ids, "attention_mask": enc.attention_mask, "labels": classes}
+
+
+def train_new_head(
+    model_path: str,
+    tokenizer,
+    task: NewTask,
+    frozen_body: bool,
+    lr: float,
+    steps: int,
+    batch_size: int,
+    seed: int = 0,
+    device: str = "cpu",
+) -> HeadOutcome:
+    """Transfer learning by replacing the head: the pretrained model loaded by transformers
+    with a new, randomly initialised classification head (one output per label, where the
+    language-model head was), trained on the new task with AdamW; with ``frozen_body`` only
+    the head trains. Accuracy is the share of test examples whose highest logit is their label."""
+    import time
+
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps = {steps}, batch_size = {batch_size}: both must be 1 or more")
+    torch.manual_seed(seed)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the head is new on purpose: no "weights missing" report
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_path, num_labels=len(task.labels)
+        ).to(device)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    head = model.classification_head if frozen_body else model
+    model.requires_grad_(False)
+    head.requires_grad_(True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    scheduler = warmup_cosine(optimizer, 0, steps)
+    batches = sample_batches(task.train, batch_size, seed)
+    start = time.perf_counter()
+    model.train()
+    for _ in range(steps):
+        batch = {
+            k: v.to(device) for k, v in class_batch(tokenizer, next(batches), task.labels).items()
+        }
+        model(**batch).loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    seconds = time.perf_counter() - start
+    model.eval()
+    hits = 0
+    with torch.no_grad():
+        for i in range(0, len(task.test), 128):
+            chunk = task.test[i : i + 128]
+            batch = {k: v.to(device) for k, v in class_batch(tokenizer, chunk, task.labels).items()}
+            hits += (model(**batch).logits.argmax(-1) == batch["labels"]).sum().item()
+    name = "new head, frozen body" if frozen_body else "new head, whole model trained"
+    return HeadOutcome(name, sum(p.numel() for p in params), hits / len(task.test), seconds, model)
+
+
+# ----- the notebook's tables and figures -------------------------------------------------------
+
+
+def train_each(
+    methods: Methods,
+    names: Sequence[str],
+    learning_rates: dict[str, float],
+    labels: Sequence[str],
+    keep: Sequence[str] = (),
+) -> tuple[dict[str, Outcome], dict[str, float]]:
+    """Run each method of ``names`` at its learning rate and print one line per method
+    (trainable parameters, new and old tasks, seconds). Returns the outcomes and, for each
+    method, the share of its old-task answers (method on) that are one of the new task's
+    ``labels``. Trained models not in ``keep`` are dropped once measured (on a T4, copies of
+    FLAN-T5 add up)."""
+    outcomes, shares = {}, {}
+    evaluation = methods.experiment.evaluation
+    for method in names:
+        o = outcomes[method] = methods.run(method, learning_rates[method])
+        shares[method] = label_share(o.model, evaluation.tokenizer, evaluation.old_tests, labels)
+        if method not in keep:
+            o.model = None
+        print(
+            f"{method:>21}: {o.trainable:>9,} trainable, new task {o.new:.3f}, "
+            f"old tasks {o.old:.3f} ({shares[method]:.0%} of them answered {' or '.join(labels)})"
+            f", {o.seconds:.1f} s"
+        )
+    return outcomes, shares
+
+
+def method_table(
+    outcomes: dict[str, Outcome], hard_prompt: float, old_base: float, model_size: int
+):
+    """One row per method (the best hard prompt first): family, trainable parameters and their
+    share of the model, new-task accuracy, old tasks with the method on and removed, seconds."""
+    import pandas as pd
+
+    rows = [("hard prompt (best)", "none: words", 0, hard_prompt, old_base, old_base, 0.0)]
+    for method, o in outcomes.items():
+        rows.append((method, family(method), o.trainable, o.new, o.old, o.old_removed, o.seconds))
+    columns = ["method", "family", "trainable", "new task", "old tasks"]
+    columns += ["old tasks, method removed", "seconds"]
+    table = pd.DataFrame(rows, columns=columns).set_index("method")
+    table.insert(2, "% of model", 100 * table["trainable"] / model_size)
+    digits = {"% of model": 4, "new task": 3, "old tasks": 3, "old tasks, method removed": 3}
+    return table.round(digits | {"seconds": 1})
+
+
+def _label_heights(points: dict[str, tuple[float, float]], step: float) -> dict[str, float]:
+    """A height for each point's label: its own, moved down by ``step`` while it would overprint
+    a label already placed on the same stretch of the (log) x axis."""
+    placed: list[tuple[float, float, float]] = []  # (start, end, height), in log10 x
+    heights = {}
+    for name, (x, y) in sorted(points.items(), key=lambda item: -item[1][1]):
+        start = math.log10(max(x, 1)) + 0.02
+        end = start + 0.019 * len(name)
+        height = y
+        while any(s < end and start < e and abs(h - height) < step for s, e, h in placed):
+            height -= step
+        placed.append((start, end, height))
+        heights[name] = height
+    return heights
+
+
+def plot_accuracy_vs_parameters(
+    outcomes: dict[str, Outcome], hard_prompt: float, title: str, chance: float | None = None
+):
+    """New-task accuracy against trainable parameters (log scale), one colour per family, the
+    best hard prompt (and ``chance``) as lines. Each label sits right of its point, moved down
+    (with a thin line back to the point) where it would overprint another."""
+    import matplotlib.pyplot as plt
+
+    points = {m: (o.trainable, o.new) for m, o in outcomes.items()}
+    families = list(dict.fromkeys(family(m) for m in outcomes))
+    colours = {f: f"C{i}" for i, f in enumerate(families)}
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    heights = _label_heights(points, step=0.04)
+    for name, (trainable, accuracy) in points.items():
+        ax.scatter(trainable, accuracy, color=colours[family(name)], s=40, zorder=3)
+        moved = abs(heights[name] - accuracy) > 1e-9
+        ax.annotate(
+            name,
+            (trainable, accuracy),
+            xytext=(trainable * 1.05, heights[name]),
+            va="center",
+            fontsize=7,
+            arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.5} if moved else None,
+        )
+    for fam, colour in colours.items():
+        ax.scatter([], [], color=colour, label=fam)
+    ax.axhline(hard_prompt, color="grey", linestyle="--", label="best hard prompt")
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle=":", label="chance")
+    low, high = min(x for x, _ in points.values()), max(x for x, _ in points.values())
+    ax.set(
+        xscale="log",
+        xlim=(low / 1.5, high * 6),
+        xlabel="trainable parameters (log scale)",
+        ylabel="new-task accuracy",
+        ylim=(-0.05, 1.05),
+        title=title,
+    )
+    ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1, 0.22))
+    fig.tight_layout()
+    return fig
+
+
+def plot_prompt_lengths(accuracy: dict[int, float], hard_prompt: float, chance: float):
+    """Prompt tuning's new-task accuracy by prompt length (log scale), with the best hard prompt
+    and chance marked."""
+    import matplotlib.pyplot as plt
+
+    lengths = sorted(accuracy)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(lengths, [accuracy[n] for n in lengths], marker="o", label="prompt tuning")
+    ax.axhline(hard_prompt, color="grey", linestyle="--", label="best hard prompt")
+    ax.axhline(chance, color="grey", linestyle=":", label="chance")
+    ax.set(
+        xscale="log",
+        xlabel="virtual tokens",
+        ylabel="new-task accuracy",
+        ylim=(-0.05, 1.05),
+        title="prompt tuning (random init) by prompt length",
+    )
+    ax.set_xticks(lengths, [str(n) for n in lengths])
+    ax.minorticks_off()
+    ax.legend(fontsize=8, loc="center right")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_over_seeds(
+    methods: Methods,
+    names: Sequence[str],
+    learning_rates: dict[str, float],
+    seeds: Sequence[int],
+    known: dict[str, Outcome] | None = None,
+):
+    """New-task accuracy of each method in ``names`` trained at each of ``seeds`` (the seed
+    sets the method's initialisation and the order of the batches), one row per seed, then
+    the mean and the sample standard deviation. An outcome in ``known`` at ``methods.seed`` is
+    reused, not trained again."""
+
+    import pandas as pd
+
+    rows = {}
+    for seed in seeds:
+        rows[seed] = {}
+        for method in names:
+            if known and method in known and seed == methods.seed:
+                rows[seed][method] = known[method].new
+                continue
+            again = replace(methods, seed=seed, measure_removed=False)
+            rows[seed][method] = again.run(method, learning_rates[method]).new
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("seed")
+    return pd.concat([table, table.agg(["mean", "std"])])
+
+
+def settings_for(cfg, task: NewTask) -> Settings:
+    """The methods' sizes from a notebook's validated parameters (``cfg``) and its task."""
+    return Settings(
+        num_virtual_tokens=cfg.NUM_VIRTUAL_TOKENS,
+        init_text=task.init_text,
+        tokenizer_path=str(cfg.MODEL),
+        prompt_encoder_hidden=cfg.PROMPT_ENCODER_HIDDEN,
+        adapter_bottleneck=cfg.ADAPTER_BOTTLENECK,
+        lora_rank=cfg.LORA_RANK,
+        lora_alpha=cfg.LORA_ALPHA,
+        selective=cfg.SELECTIVE,
+    )
+
+
+def train_new_heads(cfg, tokenizer, task: NewTask) -> dict[str, HeadOutcome]:
+    """``train_new_head`` twice with the notebook's budget: on the frozen body at
+    ``cfg.HEAD_LR`` and with the whole model at ``cfg.FULL_LR``."""
+    budget = dict(steps=cfg.TRAIN_STEPS, batch_size=cfg.BATCH_SIZE, seed=cfg.seed)
+    heads = {}
+    for frozen, lr in ((True, cfg.HEAD_LR), (False, cfg.FULL_LR)):
+        head = train_new_head(cfg.MODEL, tokenizer, task, frozen, lr, device=cfg.device, **budget)
+        heads[head.name] = head
+    return heads
+
+
+def head_table(heads: dict[str, HeadOutcome], outcomes: dict[str, Outcome], methods: Sequence[str]):
+    """The new heads beside some of the PEFT methods: trainable parameters, new-task accuracy,
+    and what the model answers with (a label index, or text)."""
+    import pandas as pd
+
+    rows = {name: (h.trainable, h.new, "a label index") for name, h in heads.items()}
+    rows |= {m: (outcomes[m].trainable, outcomes[m].new, "text") for m in methods}
+    return pd.DataFrame(rows, index=["trainable", "new task", "answers with"]).T
+
+
+def nearest_tokens_table(
+    start: torch.Tensor, end: torch.Tensor, embeddings: torch.Tensor, tokenizer, shown: int = 6
+):
+    """For the first ``shown`` virtual tokens, the three vocabulary tokens nearest (in cosine)
+    to each one's ``start`` and ``end`` vectors, and the cosine between start and end."""
+    import pandas as pd
+
+    before = nearest_tokens(start[:shown], embeddings, tokenizer)
+    after = nearest_tokens(end[:shown], embeddings, tokenizer)
+    moved = nn.functional.cosine_similarity(start[:shown], end[:shown], dim=-1)
+    return pd.DataFrame(
+        {
+            "nearest before": [" ".join(t) for t in before],
+            "nearest after": [" ".join(t) for t in after],
+            "cosine start-end": moved.tolist(),
+        }
+    ).rename_axis("virtual token")
+
+
+def count_table(settings: Settings, models: Sequence[str] = ("flan-t5-base", "flan-t5-xxl")):
+    """Each method's trainable parameters on each shipped configuration: peft's count on the
+    meta device, the count by hand (``formula_count``), the rows the method uses, and the share
+    of the model."""
+    import pandas as pd
+    from transformers import AutoConfig
+
+    from .core import paths
+
+    rows = []
+    for name in models:
+        config_path = paths.data_dir() / "model_configs" / name / "config.json"
+        config = AutoConfig.from_pretrained(config_path.parent)
+        for method in METHODS:
+            trainable, total = peft_count(method, config_path, settings)
+            rows.append(
+                {
+                    "model": name,
+                    "method": method,
+                    "peft": trainable,
+                    "by hand": formula_count(method, config, settings),
+                    "rows used (by hand)": formula_count(method, config, settings, as_peft=False),
+                    "% of model": 100 * trainable / total,
+                }
+            )
+    return pd.DataFrame(rows).set_index(["model", "method"])

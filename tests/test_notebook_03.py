@@ -43,12 +43,31 @@ def test_03_records_every_method_and_figure(course_run, results):
     assert r["trainable_hard_prompt"] == 0
     assert 0.0 <= r["old_acc_base"] <= 1.0
     assert len(_lengths(r)) >= 4
+    for key in ("frozen_body", "whole_model"):
+        assert 0.0 <= r[f"acc_new_head_{key}"] <= 1.0, key
     for figure in ("accuracy_vs_parameters", "prompt_length"):
         assert (course_run / "figures" / STEM / f"{figure}.png").exists(), figure
 
 
 def test_03_a_soft_prompt_beats_the_best_hard_prompt(results):
     assert max(results[f"acc_{m}"] for m in SOFT_PROMPTS) - results["acc_hard_prompt"] >= 0.2
+
+
+def test_03_with_a_soft_prompt_on_the_old_tasks_get_the_new_tasks_labels(results):
+    """The soft prompt conditions the frozen model for the new task: most old-task answers are
+    '0' or '1', far more than the old tasks lose when it is removed (nothing)."""
+    r = results
+    for method in SOFT_PROMPTS:
+        assert r[f"old_label_share_{method}"] > 0.5, method
+        assert r[f"old_acc_{method}"] < r["old_acc_base"] - 0.5, method
+
+
+def test_03_a_new_head_learns_the_task_with_the_frozen_body_and_with_the_whole_model(results):
+    r = results
+    assert r["acc_new_head_frozen_body"] >= r["acc_hard_prompt"] + 0.5
+    assert r["acc_new_head_whole_model"] >= r["acc_hard_prompt"] + 0.5
+    # the frozen body trains the head alone: a sliver of what the whole model trains
+    assert r["trainable_new_head_frozen_body"] * 10 < r["trainable_new_head_whole_model"]
 
 
 def test_03_removing_an_added_method_gives_the_base_back_exactly(results):
@@ -72,9 +91,8 @@ def test_03_from_scratch_soft_prompt_equals_peft_and_prefix_skips_the_encoder(re
 def test_03_a_longer_soft_prompt_learns_more_than_a_single_token(results):
     by_length = _lengths(results)
     shortest = min(by_length)
-    # Seed 0 gave a gain of 0.375 on one machine and 0.125 on another (AMD EPYC), where a single
-    # token already scores 0.835: the margin is what holds on both, above the noise of 200 answers.
-    assert max(by_length.values()) - by_length[shortest] >= 0.05
+    # more than ten test examples of 200: the notebook's check, which holds at seeds 0, 1 and 2
+    assert max(by_length.values()) - by_length[shortest] > 0.05
 
 
 def test_03_recorded_real_model_counts_are_the_hand_counts(results):

@@ -169,3 +169,112 @@ def test_methods_score_with_the_given_metric_and_keeps_the_losses(tiny_seq2seq):
     outcome = pf.Methods(experiment, settings, measure_removed=False).run("lora", lr=1e-2)
     assert outcome.new == 0.25 and outcome.old_removed is None and len(outcome.losses) == 3
     assert outcome.model.peft_config["default"].use_rslora
+
+
+def test_label_share_counts_old_answers_that_are_new_labels(tiny_seq2seq, monkeypatch):
+    from course_utils.core.examples import Example
+
+    folder, model, tokenizer = tiny_seq2seq
+    tests = {"a": [Example("a", "x", "y")] * 3, "b": [Example("b", "z", "w")]}
+    monkeypatch.setattr(pf, "generate_answers", lambda m, t, prompts: ["1", " 0 ", "cat", "10"])
+    assert pf.label_share(model, tokenizer, tests, ("0", "1")) == 0.5
+
+
+def test_a_new_head_trains_only_the_head_on_a_frozen_body(tiny_seq2seq):
+    folder, model, tokenizer = tiny_seq2seq
+    task = pf.mini_task(n_train=16, n_test=6)
+    frozen = pf.train_new_head(folder, tokenizer, task, True, 1e-2, steps=2, batch_size=4)
+    head = frozen.model.classification_head
+    assert frozen.trainable == sum(p.numel() for p in head.parameters())
+    assert head.out_proj.out_features == len(task.labels)
+    assert 0.0 <= frozen.new <= 1.0
+    # the body kept the seq2seq model's weights exactly
+    body = frozen.model.transformer.encoder.block[0].layer[0].SelfAttention.q.weight
+    assert torch.equal(body, model.encoder.block[0].layer[0].SelfAttention.q.weight)
+    whole = pf.train_new_head(folder, tokenizer, task, False, 1e-3, steps=1, batch_size=4)
+    assert whole.trainable == sum(p.numel() for p in whole.model.parameters())
+    with pytest.raises(ValueError, match="steps"):
+        pf.train_new_head(folder, tokenizer, task, True, 1e-2, steps=0, batch_size=4)
+
+
+def test_class_batch_gives_each_example_its_label_index(tiny_seq2seq):
+    from course_utils.core.examples import Example
+
+    folder, model, tokenizer = tiny_seq2seq
+    batch = pf.class_batch(tokenizer, [Example("t", "good", "1"), Example("t", "bad", "0")], "01")
+    assert batch["labels"].tolist() == [1, 0]
+    assert batch["input_ids"].shape == batch["attention_mask"].shape
+
+
+def test_count_table_agrees_with_peft_and_accuracy_over_seeds_reuses_the_known_run(tiny_seq2seq):
+    from course_utils.mini import tasks
+
+    counts = pf.count_table(SETTINGS, models=("flan-t5-base",))
+    assert (counts["peft"] == counts["by hand"]).all() and len(counts) == len(pf.METHODS)
+    folder, model, tokenizer = tiny_seq2seq
+    task = pf.mini_task(n_train=16, n_test=4)
+    evaluation = Evaluation(tokenizer, task.test, {"add": tasks.examples("add", "test", 3)})
+    experiment = Experiment(model, tokenizer, evaluation, task.train, steps=1, batch_size=4)
+    methods = pf.Methods(experiment, pf.Settings(num_virtual_tokens=2), seed=5)
+    known = methods.run("prompt_tuning_random", lr=0.1)
+    known.curve[-1][1]["new"] = 0.123  # a value no run gives: the table must show it
+    table = pf.accuracy_over_seeds(
+        methods,
+        ["prompt_tuning_random"],
+        {"prompt_tuning_random": 0.1},
+        [5, 6],
+        {"prompt_tuning_random": known},
+    )
+    assert list(table.index) == [5, 6, "mean", "std"]
+    assert table.loc[5, "prompt_tuning_random"] == 0.123
+
+
+def test_train_each_tables_and_figures_of_the_notebook(tiny_seq2seq, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_utils.mini import tasks
+
+    folder, model, tokenizer = tiny_seq2seq
+    task = pf.mini_task(n_train=16, n_test=4)
+    evaluation = Evaluation(tokenizer, task.test, {"add": tasks.examples("add", "test", 3)})
+    experiment = Experiment(model, tokenizer, evaluation, task.train, steps=1, batch_size=4)
+    methods = pf.Methods(experiment, pf.Settings(num_virtual_tokens=2, lora_rank=2))
+    names = ("prompt_tuning_random", "lora")
+    outcomes, shares = pf.train_each(methods, names, dict.fromkeys(names, 1e-2), task.labels)
+    assert list(outcomes) == list(shares) == list(names)
+    assert all(o.model is None for o in outcomes.values())  # nothing kept unless asked
+    assert capsys.readouterr().out.count("trainable") == 2
+    table = pf.method_table(outcomes, 0.25, 0.5, counting.total_parameters(model))
+    assert list(table.index) == ["hard prompt (best)", *names]
+    assert table.loc["lora", "trainable"] == outcomes["lora"].trainable
+    share = 100 * outcomes["lora"].trainable / counting.total_parameters(model)
+    assert table.loc["lora", "% of model"] == round(share, 4)
+    fig = pf.plot_accuracy_vs_parameters(outcomes, 0.25, "t", chance=0.5)
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == sorted(names)
+    fig = pf.plot_prompt_lengths({1: 0.5, 5: 0.75}, 0.25, 0.5)
+    assert len(fig.axes[0].lines) == 3  # the curve, the hard prompt, chance
+
+
+def test_labels_that_would_overprint_are_moved_apart():
+    points = {"a_long_name": (1000, 0.9), "another": (1100, 0.9), "far": (90000, 0.9)}
+    heights = pf._label_heights(points, step=0.04)
+    assert abs(heights["a_long_name"] - heights["another"]) >= 0.04  # one moves down
+    assert heights["far"] == 0.9  # nothing near it: it stays by its point
+
+
+def test_nearest_tokens_table_and_head_table(tiny_seq2seq):
+    folder, model, tokenizer = tiny_seq2seq
+    embeddings = model.get_input_embeddings().weight.detach()
+    start = embeddings[[5, 6, 7]]
+    table = pf.nearest_tokens_table(start, start, embeddings, tokenizer, shown=2)
+    assert len(table) == 2 and table["cosine start-end"].round(6).tolist() == [1.0, 1.0]
+    assert table["nearest before"].tolist() == table["nearest after"].tolist()
+    head = pf.HeadOutcome("new head, frozen body", 10, 0.9, 1.0)
+
+    class Known:  # any outcome: the table reads its trainable parameters and accuracy
+        trainable, new = 20, 0.8
+
+    rows = pf.head_table({head.name: head}, {"lora": Known()}, ["lora"])
+    assert rows.loc["lora", "answers with"] == "text"
+    assert rows.loc[head.name, "trainable"] == 10

@@ -178,7 +178,7 @@ register(
         params={
             "MODEL": FLAN_T5_BASE,
             "TRAIN_STEPS": Param(
-                "int", 1, 20000, help="optimizer steps per method", mini=200, t4=600
+                "int", 1, 20000, help="optimizer steps per method", mini=100, t4=600
             ),
             "BATCH_SIZE": EXAMPLES_PER_STEP,
             "TRAIN_EXAMPLES": Param(
@@ -215,6 +215,12 @@ register(
                 "float", 1e-6, 10, help="lr of the selective method", mini=0.01, t4=1e-3
             ),
             "LORA_LR": Param("float", 1e-6, 10, help="lr of LoRA", mini=3e-3, t4=1e-3),
+            "HEAD_LR": Param(
+                "float", 1e-6, 10, help="lr of a new head (frozen body)", mini=1e-2, t4=1e-3
+            ),
+            "FULL_LR": Param(
+                "float", 1e-6, 10, help="lr of a new head + whole model", mini=3e-4, t4=1e-4
+            ),
         },
         downloads=(
             FLAN_T5_BASE_DOWNLOAD,
