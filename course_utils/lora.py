@@ -227,6 +227,13 @@ def learned_cells(quality: pd.DataFrame, n: int, floor: float) -> pd.DataFrame:
     return quality.map(lambda share: wilson_interval(float(share), n)[0] > floor)
 
 
+def overlap(shares: Sequence[float], n: int) -> bool:
+    """True when the Wilson intervals of ``shares`` (each of ``n`` answers) all share a point:
+    no two of them differ beyond their intervals."""
+    intervals = [wilson_interval(float(share), n) for share in shares]
+    return max(low for low, _ in intervals) <= min(high for _, high in intervals)
+
+
 def mean_range(frame: pd.DataFrame, along: str) -> float:
     """How much a grid's value changes along one knob with the other held: the mean over
     columns of each column's max - min (``along="rows"``: rank growing, alpha fixed), or the
@@ -331,14 +338,22 @@ def plot_update_energy(energy: pd.DataFrame, reference: pd.Series, ranks: Sequen
     ax.plot(reference.index, reference.values, "--", color="grey", label="a random matrix")
     for r in ranks:
         ax.axvline(r, color="tab:orange", linewidth=0.8, alpha=0.7)
-        ax.annotate(f"r={r}", (r, 0.02), xytext=(3, 0), textcoords="offset points", fontsize=8)
+        ax.annotate(
+            f"r={r}",
+            (r, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+        )
     ax.set(
         xscale="log",
         ylim=(0, 1.02),
         xlabel="top r singular directions",
         ylabel="share of the update's energy",
     )
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower right")
     return fig
 
 
@@ -408,11 +423,16 @@ def forward_seconds(model: nn.Module, batch: dict, repeats: int) -> float:
 
 
 def compare_targets(
-    methods, choices: dict[str, Sequence[str]], qv_rank: int, seeds: Sequence[int], lr: float
+    sweep: Sweep,
+    choices: dict[str, Sequence[str]],
+    qv_rank: int,
+    alpha: float,
+    seeds: Sequence[int],
 ) -> pd.DataFrame:
     """LoRA on each choice of adapted layers at about the trainable parameters of q,v at rank
-    ``qv_rank`` (α = 2r), trained at each seed by ``methods`` (a ``peft_family.Methods``): a
-    row per choice with its rank, trainable parameters, and the new and old tasks' mean and sd."""
+    ``qv_rank``, all at scale ``alpha``, trained at each seed (the sweep's own seed through
+    ``sweep``, the others by its methods at that seed): a row per choice with its rank,
+    trainable parameters, and the new and old tasks' mean and sd over the seeds."""
     from dataclasses import replace
 
     import pandas as pd
@@ -420,13 +440,19 @@ def compare_targets(
     from .core.claims import spread
     from .peft_family import Settings
 
+    methods = sweep.methods
     config = methods.experiment.base_model.config
     budget = lora_parameters(config, ("q", "v"), qv_rank)
     rows = {}
     for label, targets in choices.items():
         rank = max(1, round(budget / lora_parameters(config, targets, 1)))
-        settings = Settings(lora_rank=rank, lora_alpha=2 * rank, lora_targets=tuple(targets))
-        outcomes = [replace(methods, seed=s).run("lora", lr, settings) for s in seeds]
+        settings = Settings(lora_rank=rank, lora_alpha=alpha, lora_targets=tuple(targets))
+        outcomes = [
+            sweep.run(rank, alpha, targets=targets)
+            if seed == methods.seed
+            else replace(methods, seed=seed).run("lora", sweep.lr, settings)
+            for seed in seeds
+        ]
         new, old = spread([o.new for o in outcomes]), spread([o.old for o in outcomes])
         rows[label] = {
             "rank": rank,
@@ -581,17 +607,10 @@ def grid_names(frame: pd.DataFrame, prefix: str, row: str = "r", column: str = "
     return {f"{prefix}_{row}{i}_{column}{knob_token(c)}": v for (i, c), v in frame.stack().items()}
 
 
-def sweep_experiment(
-    base: nn.Module,
-    tokenizer,
-    task: SweepTask,
-    steps: int,
-    batch_size: int,
-    max_new_tokens: int,
-    max_source_tokens: int,
-):
+def sweep_experiment(base: nn.Module, tokenizer, task: SweepTask, cfg):
     """The ``Experiment`` every sweep of notebook 04 shares: ``task``'s training pool, its test
-    set scored by its score, the old tasks, ``steps`` steps of ``batch_size`` examples."""
+    set scored by its score, the old tasks; ``cfg.TRAIN_STEPS`` steps of ``cfg.BATCH_SIZE``
+    examples, ``cfg.MAX_SOURCE_TOKENS`` prompt tokens, ``cfg.MAX_NEW_TOKENS`` answer tokens."""
     from .core.experiment import Evaluation, Experiment
 
     evaluation = Evaluation(
@@ -599,17 +618,17 @@ def sweep_experiment(
         task.test,
         task.old_tests,
         score=task.score,
-        max_new_tokens=max_new_tokens,
-        max_prompt_tokens=max_source_tokens,
+        max_new_tokens=cfg.MAX_NEW_TOKENS,
+        max_prompt_tokens=cfg.MAX_SOURCE_TOKENS,
     )
     return Experiment(
         base,
         tokenizer,
         evaluation,
         task.train_pool,
-        steps=steps,
-        batch_size=batch_size,
-        max_train_tokens=max_source_tokens,
+        steps=cfg.TRAIN_STEPS,
+        batch_size=cfg.BATCH_SIZE,
+        max_train_tokens=cfg.MAX_SOURCE_TOKENS,
     )
 
 
