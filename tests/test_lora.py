@@ -227,3 +227,43 @@ def test_overlap_is_whether_every_interval_shares_a_point():
     assert lora.overlap([0.66, 0.76], 100)  # 0.66's interval reaches 0.75; 0.76's starts 0.67
     assert not lora.overlap([0.50, 0.90], 100)
     assert lora.overlap([0.7], 100)
+
+
+def test_count_table_is_the_formula_and_peft_on_the_meta_device():
+    table = lora.count_table([("flan-t5-xxl", ("q", "v"), 16)])
+    row = table.loc["flan-t5-xxl"]
+    assert row["by formula"] == row["peft"] == 18_874_368 and row["all params"] == 11_154_206_720
+    assert abs(row["trainable %"] - 0.16921300163961817) < 1e-9
+
+
+def test_compare_targets_matches_budgets_and_reads_every_seed(tiny_t5):
+    from dataclasses import dataclass
+
+    @dataclass
+    class Outcome:
+        new: float
+        old: float
+        trainable: int
+        model: object = None
+
+    @dataclass
+    class Experiment:
+        base_model: object
+
+    @dataclass
+    class Methods:
+        experiment: Experiment
+        seed: int = 0
+
+        def run(self, method, lr, settings):
+            rank = settings.lora_rank
+            size = lora.lora_parameters(tiny_t5.config, settings.lora_targets, rank)
+            return Outcome(0.5 + 0.1 * self.seed, 0.9, size)
+
+    sweep = lora.Sweep(Methods(Experiment(tiny_t5)), lr=1e-3)
+    choices = {"q,v": ("q", "v"), "attention": ("q", "k", "v", "o")}
+    table = lora.compare_targets(sweep, choices, qv_rank=4, alpha=8, seeds=[0, 1, 2])
+    assert table.loc["q,v", "rank"] == 4 and table.loc["attention", "rank"] == 2
+    assert table.loc["q,v", "trainable"] == table.loc["attention", "trainable"]
+    assert abs(table.loc["q,v", "mean"] - 0.6) < 1e-12 and abs(table.loc["q,v", "sd"] - 0.1) < 1e-12
+    assert len(sweep.runs) == 2  # the sweep's own seed went through the sweep, once per choice
