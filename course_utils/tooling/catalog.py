@@ -266,6 +266,10 @@ register(
                 t4=[8.0, 32.0, 128.0],
             ),
             "FIXED_ALPHA": Param("float", 0.1, 4096, help="alpha of the alpha/r vs rsLoRA runs"),
+            "FEW_EXAMPLES": Param(
+                "int", 2, 5000, help="training examples of the few-example sweep"
+            ),
+            "FEW_STEPS": Param("int", 1, 20000, help="steps of each few-example run"),
             "TARGETS_RANK": Param("int", 1, 1024, help="rank of q,v in the targets comparison"),
             "TARGETS_SEEDS": Param(
                 "int", 1, 10, help="seeds of the targets comparison", mini=3, t4=1
@@ -297,6 +301,8 @@ register(
             "TRAIN_STEPS": 2,
             "RANKS": [1, 4],
             "ALPHAS": [2.0, 8.0],
+            "FEW_EXAMPLES": 4,
+            "FEW_STEPS": 2,
             "LR_SWEEP": [1e-3],
             "LR_RANKS": [1, 4],
             "TARGETS_RANK": 4,
