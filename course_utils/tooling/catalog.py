@@ -371,7 +371,9 @@ register(
             "LEARNING_RATE": DPO_LEARNING_RATE,
             "BETA": Param("float", 1e-3, 10.0, help="DPO's beta (the KL leash)"),
             "BETA_SWEEP": Param("float_list", 1e-3, 10.0, help="betas swept"),
-            "SWEEP_SEEDS": SWEEP_SEEDS,
+            "SWEEP_SEEDS": Param(
+                "int", 1, 10, help="seeds of the DPO stage per swept beta", mini=1, t4=1
+            ),
             "NLL_WEIGHT": NLL_WEIGHT,
             "BATCH_SIZE": Param("int", 1, 256, help="pairs per device step", mini=16, t4=4),
             "GRAD_ACCUM": Param("int", 1, 64, help="steps accumulated per update", mini=1, t4=2),
