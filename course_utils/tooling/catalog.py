@@ -362,7 +362,7 @@ register(
             "USE_UNSLOTH": Param("bool", help="also a DPO step on 4-bit Mistral-7B (Unsloth)"),
             "TRAIN_PAIRS": Param("int", 8, 100000, help="training pairs", mini=1200, t4=2000),
             "EVAL_PAIRS": Param("int", 4, 5000, help="held-out pairs", mini=100, t4=100),
-            "RM_STEPS": Param("int", 1, 20000, help="reward model steps", mini=400, t4=100),
+            "RM_STEPS": Param("int", 1, 20000, help="reward model steps", mini=250, t4=100),
             "RM_LEARNING_RATE": RM_LEARNING_RATE,
             "SFT_STEPS": SFT_STEPS,
             "SFT_CHOSEN_SHARE": SFT_CHOSEN_SHARE,
