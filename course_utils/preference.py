@@ -313,23 +313,8 @@ def kl_per_token_to_reference(
     from .core.evaluation import generate_replies
 
     replies = generate_replies(model, tokenizer, prompts, max_new_tokens, chat=chat)
-    device = next(model.parameters()).device
-    total, count = 0.0, 0
-    for start in range(0, len(prompts), batch_size):
-        chunk = slice(start, start + batch_size)
-        answers = [r.text for r in replies[chunk]]
-        ids, mask, completion = (
-            t.to(device) for t in _encoded_completions(tokenizer, prompts[chunk], answers, chat)
-        )
-        policy = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1)
-        with _reference(model):
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
-        reference = torch.log_softmax(logits, -1)
-        per_position = (policy.exp() * (policy - reference)).sum(-1)[:, :-1].clamp(min=0)
-        predicts_reply = completion[:, 1:].float()  # position t predicts token t + 1
-        total += (per_position * predicts_reply).sum().item()
-        count += predicts_reply.sum().item()
-    return total / max(count, 1)
+    answers = [r.text for r in replies]
+    return kl_per_token_on(model, tokenizer, prompts, answers, chat, batch_size)
 
 
 # ----- what the preferred answers look like (the mini world's pairs) -------------------------
@@ -404,3 +389,261 @@ def dpo_terms_on_trl_batch(model, batch: dict, beta: float) -> DPOTerms:
         with _reference(model):
             reference_chosen, reference_rejected = sequence_logprobs(model, *args).chunk(2)
     return dpo_loss(chosen, rejected, reference_chosen, reference_rejected, beta)
+
+
+# ----- notebook 06's measurements, tables and figures ----------------------------------------
+
+
+def release_memory() -> None:
+    """Give back the memory of models already deleted (GPU memory on a T4)."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def stage_arguments(
+    settings, config_class, steps: int, learning_rate: float, seed=None, **overrides
+):
+    """One stage's TRL configuration in notebook 06: ``config_class`` (``RewardConfig``,
+    ``SFTConfig``, ``DPOConfig``) with the notebook's ``settings`` (batch size, accumulation,
+    maximum length, profile), a fresh output folder, no warm-up and ``seed`` (by default the
+    notebook's); ``overrides`` add or replace settings (``beta=``, ``loss_type=``...)."""
+    import tempfile
+
+    from . import recipes
+
+    return recipes.trainer_arguments(
+        config_class,
+        settings.profile,
+        output_dir=tempfile.mkdtemp(),
+        steps=steps,
+        batch_size=settings.BATCH_SIZE,
+        accumulation=settings.GRAD_ACCUM,
+        learning_rate=learning_rate,
+        warmup=0,
+        seed=settings.seed if seed is None else seed,
+        max_length=settings.MAX_LENGTH,
+        **overrides,
+    )
+
+
+def held_out_scores(reward_model, tokenizer, rows: Sequence[dict], chat: bool):
+    """A reward model's scores of the chosen and of the rejected answers of ``rows``."""
+    prompts = [r["prompt"] for r in rows]
+    return tuple(
+        reward_scores(reward_model, tokenizer, prompts, [r[side] for r in rows], chat)
+        for side in ("chosen", "rejected")
+    )
+
+
+def pairs_table(rows: Sequence[dict], width: int = 120):
+    """Preference rows as a table, each cell cut to ``width`` characters."""
+    import pandas as pd
+
+    return pd.DataFrame(rows).map(
+        lambda v: v if len(str(v)) <= width else str(v)[: width - 3] + "..."
+    )
+
+
+@torch.no_grad()
+def kl_per_token_on(
+    model, tokenizer, prompts: Sequence[str], answers: Sequence[str], chat: bool, batch_size=32
+) -> float:
+    """Mean per-token KL(policy || reference) at the positions of the given ``answers`` to
+    ``prompts``: at each answer token, the KL divergence between the two next-token
+    distributions over the whole vocabulary (the reference: the adapter disabled). Measured on
+    the same answers, two policies' drifts compare like with like."""
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for start in range(0, len(prompts), batch_size):
+        chunk = slice(start, start + batch_size)
+        ids, mask, completion = (
+            t.to(device)
+            for t in _encoded_completions(tokenizer, prompts[chunk], answers[chunk], chat)
+        )
+        policy = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1)
+        with _reference(model):
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        reference = torch.log_softmax(logits, -1)
+        per_position = (policy.exp() * (policy - reference)).sum(-1)[:, :-1].clamp(min=0)
+        predicts_reply = completion[:, 1:].float()  # position t predicts token t + 1
+        total += (per_position * predicts_reply).sum().item()
+        count += predicts_reply.sum().item()
+    return total / max(count, 1)
+
+
+def measure_policy(
+    model,
+    tokenizer,
+    rows: Sequence[dict],
+    chat: bool,
+    max_new_tokens: int,
+    beta: float | None = None,
+    drift_on: Sequence[str] | None = None,
+) -> tuple[dict[str, float], list[str]]:
+    """What a stage of notebook 06 does on the held-out ``rows``: its greedy replies (returned
+    with the row), the share that ended, the style rates where the rows have a ``kind`` (the
+    mini world's pairs), and the mean summed log-probabilities of the chosen and rejected
+    answers. For a DPO policy (``beta`` given): its implicit-reward accuracy at ``beta`` and its
+    drift, the per-token KL from its reference on the answers ``drift_on`` (the same answers for
+    every policy; by default its own replies)."""
+    from .core.evaluation import generate_replies
+
+    prompts = [r["prompt"] for r in rows]
+    replies = generate_replies(model, tokenizer, prompts, max_new_tokens, batch_size=16, chat=chat)
+    logps = pair_logprobs(model, tokenizer, rows, chat, batch_size=8)
+    row = {"ended": sum(r.ended for r in replies) / len(replies)}
+    if all("kind" in r for r in rows):
+        row |= style_rates(replies, [r["chosen"] for r in rows])
+    row |= {
+        "log p(chosen)": logps.chosen.mean().item(),
+        "log p(rejected)": logps.rejected.mean().item(),
+    }
+    if beta is not None:
+        texts = [r.text for r in replies] if drift_on is None else list(drift_on)
+        row["implicit-reward accuracy"] = logps.terms(beta).accuracy
+        row["KL from reference"] = kl_per_token_on(model, tokenizer, prompts, texts, chat, 8)
+    return row, [r.text for r in replies]
+
+
+def accuracy_by_kind(wins: torch.Tensor, rows: Sequence[dict]):
+    """The share of ``wins`` (one bool per held-out pair) for each ``kind`` of pair, as a table."""
+    import pandas as pd
+
+    kinds = [r["kind"] for r in rows]
+    shares = pd.Series(wins.float().numpy()).groupby(kinds).mean()
+    return shares.rename("held-out pairwise accuracy").round(3).to_frame()
+
+
+def _logged(trainer, key: str) -> tuple[list, list]:
+    points = [(h["step"], h[key]) for h in trainer.state.log_history if key in h]
+    return tuple(zip(*points, strict=True)) if points else ([], [])
+
+
+def plot_training_logs(trainers: dict):
+    """What ``DPOTrainer`` logged while each of ``trainers`` ({label: trainer}) trained: loss,
+    margin, and the summed log-probabilities of the chosen and rejected answers (the implicit
+    rewards are beta times their change)."""
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("loss", "training loss"),
+        ("rewards/margins", "margin (chosen − rejected)"),
+        ("logps/chosen", "log p(chosen)"),
+        ("logps/rejected", "log p(rejected)"),
+    ]
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6), layout="constrained", sharex=True)
+    for ax, (key, title) in zip(axes.flat, panels, strict=True):
+        for (label, trainer), style in zip(trainers.items(), ("-", "--", ":"), strict=False):
+            ax.plot(*_logged(trainer, key), label=label, linestyle=style)
+        ax.set(title=title)
+    for ax in axes[1]:
+        ax.set(xlabel="step")
+    axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+def plot_drift_by_beta(runs: dict, ranked_by: str):
+    """Notebook 06's beta sweep: each run's drift from the reference against its beta (one point
+    per run, the mean over seeds joined), and what its replies show (``ranked_by``, a column of
+    ``measure_policy``'s row) against its drift. ``runs`` maps (beta, seed) to a row."""
+    import matplotlib.pyplot as plt
+
+    betas = sorted({beta for beta, _ in runs})
+    fig, (left, right) = plt.subplots(2, 1, figsize=(6.5, 7), layout="constrained")
+    means = []
+    for i, beta in enumerate(betas):
+        rows = [row for (b, _), row in runs.items() if b == beta]
+        kls = [row["KL from reference"] for row in rows]
+        means.append(sum(kls) / len(kls))
+        left.scatter([beta] * len(kls), kls, color=f"C{i}", zorder=3)
+        right.scatter(kls, [row[ranked_by] for row in rows], color=f"C{i}", label=f"β = {beta:g}")
+    left.plot(betas, means, color="grey", linewidth=1, label="mean over seeds")
+    left.set(xscale="log", xlabel="beta", ylabel="KL from reference (nats/token)")
+    left.set_title("Drift from the reference, one point per run")
+    left.legend(fontsize=8)
+    right.set(
+        xlabel="KL from reference (nats/token)",
+        ylabel=ranked_by.replace("_", " ") + " (held out)",
+        title="Drift against what the policy replies",
+    )
+    right.legend(fontsize=8)
+    return fig
+
+
+def dpo_with_unsloth(settings, train_rows: Sequence[dict], args) -> dict[str, float]:
+    """Notebook 06's optional run on a GPU: Unsloth's 4-bit Mistral-7B (notebook 05's model),
+    LoRA on the seven projections, TRL's ``DPOTrainer`` on ``train_rows`` in the Alpaca template
+    (the model has no chat template), the reference being the adapter switched off. ``args``:
+    a ``DPOConfig``. Returns the minutes, the peak reserved GPU memory (GiB) and the last logged
+    reward accuracy and margin."""
+    from datasets import Dataset
+    from trl import DPOTrainer
+    from unsloth import FastLanguageModel, PatchDPOTrainer
+
+    from . import qlora, recipes
+    from .core.progress import bar_only_progress
+
+    PatchDPOTrainer()
+    fast, fast_tokenizer = FastLanguageModel.from_pretrained(
+        model_name=qlora.UNSLOTH_MISTRAL,
+        max_seq_length=settings.MAX_LENGTH,
+        dtype=None,
+        load_in_4bit=True,
+    )
+    fast = FastLanguageModel.get_peft_model(
+        fast,
+        r=settings.LORA_RANK,
+        lora_alpha=2 * settings.LORA_RANK,
+        lora_dropout=0,
+        bias="none",
+        target_modules=list(recipes.SEVEN_PROJECTIONS),
+        use_gradient_checkpointing="unsloth",
+        random_state=settings.seed,
+    )
+    alpaca_pairs = Dataset.from_dict(
+        {
+            "prompt": [qlora.alpaca_prompt(r["prompt"]) for r in train_rows],
+            "chosen": [r["chosen"] for r in train_rows],
+            "rejected": [r["rejected"] for r in train_rows],
+        }
+    )
+    trainer = DPOTrainer(
+        model=fast,
+        ref_model=None,
+        processing_class=fast_tokenizer,
+        train_dataset=alpaca_pairs,
+        args=args,
+    )
+    bar_only_progress(trainer)
+    qlora.keep_trainables_in_float32(trainer.model)  # fp16's gradient scaler refuses bf16
+    torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    trainer.train()
+    last = [h for h in trainer.state.log_history if "rewards/accuracies" in h][-1]
+    result = {
+        "minutes": (time.perf_counter() - start) / 60,
+        "peak_gib": torch.cuda.max_memory_reserved() / 2**30,
+        "reward accuracy": last["rewards/accuracies"],
+        "margin": last["rewards/margins"],
+    }
+    del trainer, fast
+    release_memory()
+    return result
+
+
+def sweep_table(runs: dict):
+    """Notebook 06's beta sweep as a table: for each beta, the mean of each measure over its
+    runs (``runs`` maps (beta, seed) to a ``measure_policy`` row) and how many runs it has."""
+    import pandas as pd
+
+    frame = pd.DataFrame(runs.values(), index=pd.Index([b for b, _ in runs], name="beta"))
+    table = frame.groupby(level=0).mean()
+    return table.assign(runs=frame.groupby(level=0).size())
+
+
+def drift_by_beta(runs: dict, seed: int) -> dict[float, float]:
+    """Each beta's drift from the reference (KL per token) in the run at ``seed``."""
+    return {beta: row["KL from reference"] for (beta, s), row in sorted(runs.items()) if s == seed}

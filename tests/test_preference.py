@@ -233,3 +233,69 @@ def test_sft_columns_mix_chosen_and_rejected_answers_by_share():
     assert chat["completion"] == [[{"role": "assistant", "content": "bad 0"}]]
     with pytest.raises(ValueError, match="chosen_share = 1.5"):
         preference.sft_columns(rows, chat=False, chosen_share=1.5)
+
+
+def test_drift_on_given_answers_matches_drift_on_own_replies(tiny_decoder, tmp_path):
+    """``kl_per_token_on`` measures the drift on any answers; on the policy's own greedy replies
+    it is ``kl_per_token_to_reference``, and it is 0 while the adapter adds nothing."""
+    from course_utils.core.evaluation import generate_replies
+
+    model, tokenizer = tiny_decoder
+    policy = _dpo_trainer(model, tokenizer, tmp_path).model
+    prompts, answers = PAIRS["prompt"], PAIRS["chosen"]
+    assert preference.kl_per_token_on(policy, tokenizer, prompts, answers, True) == pytest.approx(
+        0.0, abs=1e-7
+    )
+    _move_adapter(policy)
+    own = [r.text for r in generate_replies(policy, tokenizer, prompts, 6, chat=True)]
+    on_own = preference.kl_per_token_on(policy, tokenizer, prompts, own, True, batch_size=3)
+    assert on_own == pytest.approx(
+        preference.kl_per_token_to_reference(policy, tokenizer, prompts, True, 6), rel=1e-6
+    )
+    assert preference.kl_per_token_on(policy, tokenizer, prompts, answers, True) > 1e-3
+
+
+def test_measure_policy_reads_a_dpo_policy_on_held_out_pairs(tiny_decoder, tmp_path):
+    model, tokenizer = tiny_decoder
+    rows = [dict(zip(PAIRS, values, strict=True)) for values in zip(*PAIRS.values(), strict=True)]
+    policy = _dpo_trainer(model, tokenizer, tmp_path).model
+    row, replies = preference.measure_policy(policy, tokenizer, rows, True, 6, beta=0.1)
+    assert len(replies) == len(rows) and "preferred_form" not in row  # no `kind`: not mini
+    assert row["KL from reference"] == pytest.approx(0.0, abs=1e-7)
+    assert row["implicit-reward accuracy"] == 0.0  # every margin is exactly 0 at the start
+    plain, _ = preference.measure_policy(
+        policy, tokenizer, [r | {"kind": "x"} for r in rows], True, 6
+    )
+    assert "preferred_form" in plain and "KL from reference" not in plain
+
+
+def test_the_sweep_is_tabulated_and_read_per_seed():
+    runs = {
+        (0.1, 0): {"KL from reference": 2.0, "preferred_form": 0.0},
+        (0.1, 1): {"KL from reference": 1.0, "preferred_form": 0.2},
+        (1.0, 0): {"KL from reference": 0.5, "preferred_form": 0.5},
+    }
+    table = preference.sweep_table(runs)
+    assert table.loc[0.1, "KL from reference"] == pytest.approx(1.5)
+    assert list(table["runs"]) == [2, 1]
+    assert preference.drift_by_beta(runs, 0) == {0.1: 2.0, 1.0: 0.5}
+    assert preference.drift_by_beta(runs, 1) == {0.1: 1.0}
+
+
+def test_accuracy_by_kind_and_the_stage_arguments():
+    from types import SimpleNamespace
+
+    from trl import DPOConfig
+
+    from course_utils.tooling.profiles import resolve_profile
+
+    rows = [{"kind": "format"}, {"kind": "format"}, {"kind": "correctness"}]
+    table = preference.accuracy_by_kind(torch.tensor([True, False, True]), rows)
+    assert table.loc["format"].item() == 0.5 and table.loc["correctness"].item() == 1.0
+    settings = SimpleNamespace(
+        profile=resolve_profile("mini"), BATCH_SIZE=4, GRAD_ACCUM=2, MAX_LENGTH=64, seed=7
+    )
+    args = preference.stage_arguments(settings, DPOConfig, 5, 1e-3, beta=0.3)
+    assert (args.max_steps, args.per_device_train_batch_size, args.seed) == (5, 4, 7)
+    assert (args.gradient_accumulation_steps, args.max_length, args.beta) == (2, 64, 0.3)
+    assert preference.stage_arguments(settings, DPOConfig, 5, 1e-3, seed=3).seed == 3

@@ -374,7 +374,7 @@ register(
             "USE_UNSLOTH": Param("bool", help="also a DPO step on 4-bit Mistral-7B (Unsloth)"),
             "TRAIN_PAIRS": Param("int", 8, 100000, help="training pairs", mini=1200, t4=2000),
             "EVAL_PAIRS": Param("int", 4, 5000, help="held-out pairs", mini=100, t4=100),
-            "RM_STEPS": Param("int", 1, 20000, help="reward model steps", mini=400, t4=100),
+            "RM_STEPS": Param("int", 1, 20000, help="reward model steps", mini=250, t4=100),
             "RM_LEARNING_RATE": RM_LEARNING_RATE,
             "SFT_STEPS": SFT_STEPS,
             "SFT_CHOSEN_SHARE": SFT_CHOSEN_SHARE,
@@ -383,7 +383,9 @@ register(
             "LEARNING_RATE": DPO_LEARNING_RATE,
             "BETA": Param("float", 1e-3, 10.0, help="DPO's beta (the KL leash)"),
             "BETA_SWEEP": Param("float_list", 1e-3, 10.0, help="betas swept"),
-            "SWEEP_SEEDS": SWEEP_SEEDS,
+            "SWEEP_SEEDS": Param(
+                "int", 1, 10, help="seeds of the DPO stage per swept beta", mini=1, t4=1
+            ),
             "NLL_WEIGHT": NLL_WEIGHT,
             "BATCH_SIZE": Param("int", 1, 256, help="pairs per device step", mini=16, t4=4),
             "GRAD_ACCUM": Param("int", 1, 64, help="steps accumulated per update", mini=1, t4=2),
