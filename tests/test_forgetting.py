@@ -163,3 +163,15 @@ def test_the_plots_draw_every_point(tiny_seq2seq):
     assert len(forgetting.plot_learning_curves({"a": run}, {"a": "A"}, "topic").axes) == 2
     table = forgetting.sweep_table(points)
     assert list(table.index.get_level_values("knob")) == ["0.0001", "0.003"]
+
+
+def test_a_new_head_trains_alone_on_the_frozen_model(tiny_seq2seq):
+    path, _, tokenizer = tiny_seq2seq
+    train = tasks.examples("sentiment_binary", "train", 16)
+    model, accuracy = forgetting.train_new_head(
+        path, tokenizer, train, tasks.examples("sentiment_binary", "test", 8), steps=2, batch_size=4
+    )
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("classification_head" in n for n in trainable)
+    assert model.config.num_labels == len({e.target for e in train})
+    assert 0.0 <= accuracy <= 1.0
