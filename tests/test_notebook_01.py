@@ -92,3 +92,7 @@ def test_a_disabled_adapter_gives_back_the_base_model_exactly(r):
 
 def test_the_adapter_is_small(r):
     assert r["adapter_mb"] < 0.1 * r["full_model_mb"]
+
+
+def test_a_new_head_alone_learns_less_than_full_fine_tuning(r):
+    assert r["new_acc_base"] < r["new_acc_new_head"] < r["new_acc_full_ft"] - 0.1
