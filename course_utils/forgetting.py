@@ -278,7 +278,7 @@ def plot_tradeoff(points: dict[str, dict[float, dict[str, float]]], before: dict
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.6), layout="constrained")
-    ax.plot(before["new"], before["old"], "k*", ms=12, label="base model (before)")
+    ax.axhline(before["old"], color="gray", ls="--", lw=1, label="old tasks before tuning")
     for method, by_value in points.items():
         values = sorted(by_value)
         xs, ys = [by_value[v]["new"] for v in values], [by_value[v]["old"] for v in values]
@@ -292,10 +292,11 @@ def plot_tradeoff(points: dict[str, dict[float, dict[str, float]]], before: dict
             zorder=3,
             label=f"{method}: " + " → ".join(f"{v:g}" for v in values),
         )
+    lowest = min(p["new"] for by_value in points.values() for p in by_value.values())
     ax.set(
         xlabel="new-task accuracy (learning)",
         ylabel="old-task accuracy (remembering)",
-        xlim=(-0.05, 1.05),
+        xlim=(min(lowest, 0.8) - 0.02, 1.02),
         ylim=(-0.05, 1.05),
         title="one run per point; a larger marker is a larger knob",
     )
