@@ -116,3 +116,62 @@ def test_old_at_new_reads_the_curve_where_learning_reaches_the_target():
     assert forgetting.old_at_new(curve, 0.7) == pytest.approx(0.8)
     assert forgetting.old_at_new(curve, 0.4) == 1.0  # already there before training
     assert forgetting.old_at_new(curve, 0.95) is None  # never learned that much
+
+
+def test_over_seeds_and_separated_tell_a_difference_from_a_tie():
+    from course_utils.core.experiment import Outcome
+
+    def run(new, old):
+        return Outcome("r", 1, 1, 0.0, [(10, {"new": new, "old": old})])
+
+    summary = forgetting.over_seeds(
+        {"a": [run(0.9, 0.8), run(0.9, 0.9), run(1.0, 1.0)], "b": [run(0.9, 0.1)] * 3}
+    )
+    assert summary["a"]["old"].mean == pytest.approx(0.9) and summary["a"]["old"].n == 3
+    assert summary["a"]["old"].sd == pytest.approx(0.1) and summary["b"]["old"].sd < 1e-9
+    assert forgetting.separated(summary["a"]["old"], summary["b"]["old"])  # 0.8 > 2 sd
+    assert not forgetting.separated(summary["b"]["old"], summary["a"]["old"])  # wrong way
+    close = forgetting.over_seeds({"c": [run(0.9, 0.75), run(0.9, 0.8), run(0.9, 0.85)]})
+    assert not forgetting.separated(summary["a"]["old"], close["c"]["old"])  # 0.1 < 2 sd: tied
+    table = forgetting.seeds_table(summary, {"a": "A", "b": "B"}, {"new": 0.0, "old": 1.0})
+    assert list(table.index) == ["base model (before)", "A", "B"]
+    assert table.loc["A", "old tasks"] == "0.90 ± 0.10"
+
+
+def test_fisher_share_of_top_measures_concentration():
+    flat = {"w": torch.ones(100)}
+    assert forgetting.fisher_share_of_top(flat, 0.01) == pytest.approx(0.01)
+    peaked = {"w": torch.cat([torch.tensor([99.0]), torch.full((99,), 1 / 99)])}
+    assert forgetting.fisher_share_of_top(peaked, 0.01) == pytest.approx(0.99)
+    with pytest.raises(ValueError, match="share"):
+        forgetting.fisher_share_of_top(flat, 0.0)
+
+
+def test_the_plots_draw_every_point(tiny_seq2seq):
+    from course_utils.core.claims import spread
+    from course_utils.core.experiment import Outcome
+
+    before = {"new": 0.0, "old": 1.0}
+    points = {"full FT, lr": {3e-3: {"new": 1.0, "old": 0.0}, 1e-4: {"new": 0.8, "old": 0.9}}}
+    fig = forgetting.plot_tradeoff(points, before)
+    xs = [tuple(c.get_offsets()[:, 0]) for c in fig.axes[0].collections]
+    assert xs == [(0.8, 1.0)]  # ordered by the knob, not by insertion
+    assert "0.0001 → 0.003" in fig.axes[0].get_legend().get_texts()[1].get_text()
+    summary = {"a": {"new": spread([0.9, 1.0]), "old": spread([0.5, 0.7])}}
+    assert len(forgetting.plot_over_seeds(summary, {"a": "A"}, before).axes) == 1
+    run = Outcome("a", 1, 1, 0.0, [(0, {"new": 0.0, "old": 1.0}), (10, {"new": 1.0, "old": 0.2})])
+    assert len(forgetting.plot_learning_curves({"a": run}, {"a": "A"}, "topic").axes) == 2
+    table = forgetting.sweep_table(points)
+    assert list(table.index.get_level_values("knob")) == ["0.0001", "0.003"]
+
+
+def test_a_new_head_trains_alone_on_the_frozen_model(tiny_seq2seq):
+    path, _, tokenizer = tiny_seq2seq
+    train = tasks.examples("sentiment_binary", "train", 16)
+    model, accuracy = forgetting.train_new_head(
+        path, tokenizer, train, tasks.examples("sentiment_binary", "test", 8), steps=2, batch_size=4
+    )
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("classification_head" in n for n in trainable)
+    assert model.config.num_labels == len({e.target for e in train})
+    assert 0.0 <= accuracy <= 1.0

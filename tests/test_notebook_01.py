@@ -1,7 +1,9 @@
-"""Notebook 01 teaches that full fine-tuning forgets, more so the further its learning rate
-moves the weights, and that replay, L2-SP and LoRA keep more of the old skills for the same
-learning. Asserted from the recorded results of the test run (seed 0, pinned numerics; the
-run is executed once per test session: a second seed here cost two minutes of every test run).
+"""Notebook 01 teaches that full fine-tuning on a new task erases the old ones, the more so the
+higher its learning rate; that replay, L2-SP and LoRA each keep more than plain full
+fine-tuning at the same learning rate, though a LoRA adapter that is switched on is no
+guarantee; and that a switched-off adapter gives back the base model exactly. Asserted from the
+recorded results of the test run (seed 0, pinned numerics); the notebook's own checks, which
+the tests require at seeds 0, 1 and 2, say the same in its text.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ pytestmark = pytest.mark.notebook
 
 STEM = "01_catastrophic_forgetting"
 HEADLINE = ("full_ft", "full_ft_low_lr", "lora", "replay", "l2sp")
-MITIGATIONS = ("lora_lr", "lora_r", "replay_share", "l2sp_lambda")
+MITIGATIONS = ("replay", "l2sp", "lora")
+NOISE = 0.02  # one example in fifty
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +37,12 @@ def sweep(r: dict, knob: str) -> dict[float, tuple[float, float]]:
     return points
 
 
+def above(r: dict, a: str, b: str, key: str = "old") -> bool:
+    """Recipe a's mean beats b's by more than twice the larger sd over seeds (and the noise)."""
+    sd = max(r[f"{key}_acc_{a}_sd"], r[f"{key}_acc_{b}_sd"])
+    return r[f"{key}_acc_{a}"] - r[f"{key}_acc_{b}"] > max(2 * sd, NOISE)
+
+
 def test_the_notebooks_masked_loss_is_the_models_own(r):
     assert r["masked_loss_gap"] < 1e-5
 
@@ -43,28 +52,38 @@ def test_the_model_knows_the_old_tasks_and_not_the_new_one(r):
     assert r["new_acc_base"] <= 0.5
 
 
-def test_full_fine_tuning_learns_the_new_task_and_forgets(r):
+def test_full_fine_tuning_learns_the_new_task_and_forgets_in_its_format(r):
     assert r["new_acc_full_ft"] >= 0.9
-    assert r["old_acc_base"] - r["old_acc_full_ft"] >= 0.3
+    assert r["old_acc_base"] - r["old_acc_full_ft"] >= 0.5
+    assert r["old_tasks_in_new_format"] > 0.5
+
+
+def test_every_recipe_learned_the_new_task(r):
+    """Forgetting is compared between recipes that all learned the new task."""
+    for method in HEADLINE:
+        assert r[f"new_acc_{method}"] >= 0.85, method
+
+
+def test_a_lower_learning_rate_keeps_more_at_about_the_same_learning(r):
+    assert r["new_acc_full_ft_low_lr"] >= r["new_acc_full_ft"] - 0.05
+    assert above(r, "full_ft_low_lr", "full_ft")
+
+
+def test_each_mitigation_keeps_more_than_full_fine_tuning_at_its_learning_rate(r):
+    for method in MITIGATIONS:
+        assert above(r, method, "full_ft"), method
+
+
+def test_lora_switched_on_still_forgets(r):
+    assert r["old_acc_lora"] < r["old_acc_base"] - 0.2
 
 
 def test_forgetting_grows_with_the_learning_rate(r):
-    points = sweep(r, "full_ft_lr")
-    assert len(points) >= 3
-    smallest, largest = min(points), max(points)
-    assert points[smallest][1] - points[largest][1] >= 0.3
-
-
-def test_a_mitigation_keeps_more_at_matched_learning(r):
-    forgetful = sweep(r, "full_ft_lr")[max(sweep(r, "full_ft_lr"))][1]
-    learned = [old for knob in MITIGATIONS for new, old in sweep(r, knob).values() if new >= 0.9]
-    assert learned, "no mitigation learned the new task to 0.9"
-    assert max(learned) - forgetful >= 0.2
-
-
-def test_replay_learns_and_remembers(r):
-    assert r["new_acc_replay"] >= 0.8
-    assert r["old_acc_replay"] >= 0.8
+    for knob in ("full_ft_lr", "lora_lr"):
+        points = sweep(r, knob)
+        assert len(points) >= 2, knob
+        smallest, largest = min(points), max(points)
+        assert points[smallest][1] - points[largest][1] >= 0.3, knob
 
 
 def test_a_disabled_adapter_gives_back_the_base_model_exactly(r):
@@ -75,22 +94,5 @@ def test_the_adapter_is_small(r):
     assert r["adapter_mb"] < 0.1 * r["full_model_mb"]
 
 
-def test_the_matched_comparison_is_recorded_with_its_spread(r):
-    """Every headline recipe compared at one new-task accuracy, reached by every run."""
-    assert r["matched_new_acc"] >= r["new_acc_base"] + 0.3  # compared where the task was learned
-    for method in HEADLINE:
-        assert 0.0 <= r[f"old_acc_matched_{method}"] <= 1.0, method
-        assert 0.0 <= r[f"old_acc_matched_{method}_sd"] <= 0.5, method
-    # replay keeps rewarding the old tasks: it keeps more than full fine-tuning at matched learning
-    assert r["old_acc_matched_replay"] - r["old_acc_matched_full_ft"] >= 0.1
-
-
-def test_every_recipe_learns_the_new_task_at_each_of_its_seeds(r):
-    """Forgetting is compared between recipes that all learned: each headline recipe's mean
-    new-task accuracy over its seeds stays above 0.8 by two standard deviations (seed 0: 0.92 to
-    0.96, spreads 0.01 to 0.02)."""
-    for method in HEADLINE:
-        assert r[f"new_acc_{method}"] - 2 * r[f"new_acc_{method}_sd"] >= 0.8, method
-        assert r[f"old_acc_{method}_sd"] >= 0.0, method
-    for knob in ("full_ft_lr", *MITIGATIONS):
-        assert len(sweep(r, knob)) >= 2, knob
+def test_a_new_head_alone_learns_less_than_full_fine_tuning(r):
+    assert r["new_acc_base"] < r["new_acc_new_head"] < r["new_acc_full_ft"] - 0.1

@@ -106,9 +106,6 @@ register(
             "L2SP_STRENGTH": Param("float", 0.0, 10.0, help="lambda of the L2-SP penalty"),
             "LR_SWEEP": Param("float_list", 1e-6, 1e-1, help="full fine-tuning lrs swept"),
             "LORA_LR_SWEEP": Param("float_list", 1e-6, 1e-1, help="LoRA lrs swept"),
-            "RANK_SWEEP": Param("int_list", 1, 256, help="LoRA ranks swept, alpha 2r"),
-            "REPLAY_SWEEP": Param("float_list", 0.0, 0.9, help="replay shares swept"),
-            "L2SP_SWEEP": Param("float_list", 0.0, 10.0, help="L2-SP lambdas swept"),
             "EVAL_EVERY": Param("int", 1, 5000, help="steps between evaluations", mini=10, t4=50),
             "EVAL_EXAMPLES": Param("int", 5, 1000, help="test examples per task", mini=50, t4=50),
         },
@@ -123,9 +120,6 @@ register(
             "SEEDS": 2,
             "LR_SWEEP": [1e-4, 1e-3],
             "LORA_LR_SWEEP": [1e-3],
-            "RANK_SWEEP": [1, 4],
-            "REPLAY_SWEEP": [0.3],
-            "L2SP_SWEEP": [0.1],
         },
     )
 )

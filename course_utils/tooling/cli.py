@@ -13,7 +13,7 @@ from .params import ParameterError
 RUN_EPILOG = """examples:
   python -m course_utils run                         every notebook, profile auto
   python -m course_utils run 01 02 --profile mini    two notebooks, CPU mini models
-  python -m course_utils run 01 -p SEED 1 -p RANK_SWEEP "[2, 8]"
+  python -m course_utils run 01 -p SEED 1 -p LR_SWEEP "[1e-4, 1e-3]"
   python -m course_utils run --profile t4 --dry-run  what the t4 profile would download
   python -m course_utils run --profile t4 --stand-ins  the t4 code path, Hub replaced locally
 
