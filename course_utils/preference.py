@@ -581,27 +581,18 @@ def dpo_with_unsloth(settings, train_rows: Sequence[dict], args) -> dict[str, fl
     reward accuracy and margin."""
     from datasets import Dataset
     from trl import DPOTrainer
-    from unsloth import FastLanguageModel, PatchDPOTrainer
+    from unsloth import PatchDPOTrainer
 
-    from . import qlora, recipes
+    from . import qlora
     from .core.progress import bar_only_progress
 
     PatchDPOTrainer()
-    fast, fast_tokenizer = FastLanguageModel.from_pretrained(
-        model_name=qlora.UNSLOTH_MISTRAL,
-        max_seq_length=settings.MAX_LENGTH,
-        dtype=None,
-        load_in_4bit=True,
-    )
-    fast = FastLanguageModel.get_peft_model(
-        fast,
-        r=settings.LORA_RANK,
-        lora_alpha=2 * settings.LORA_RANK,
-        lora_dropout=0,
-        bias="none",
-        target_modules=list(recipes.SEVEN_PROJECTIONS),
-        use_gradient_checkpointing="unsloth",
-        random_state=settings.seed,
+    fast, fast_tokenizer = qlora.unsloth_lora_model(
+        qlora.UNSLOTH_MISTRAL,
+        settings.MAX_LENGTH,
+        settings.LORA_RANK,
+        2 * settings.LORA_RANK,
+        settings.seed,
     )
     alpaca_pairs = Dataset.from_dict(
         {

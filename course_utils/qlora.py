@@ -188,6 +188,30 @@ def train_lora(model, tokenizer, rows: Sequence[dict], chat: bool, settings, see
     return trainer.model, losses, seconds
 
 
+def unsloth_lora_model(model_name: str, max_seq_length: int, rank: int, alpha: int, seed: int):
+    """Unsloth's 4-bit ``model_name`` with LoRA (``rank``, ``alpha``, no dropout) on the seven
+    projections and Unsloth's gradient checkpointing, as both of the course's Unsloth recipes
+    (SFT here, DPO in notebook 06) train it. Returns (model, tokenizer); needs a CUDA GPU."""
+    from unsloth import FastLanguageModel
+
+    from . import recipes
+
+    fast, tokenizer = FastLanguageModel.from_pretrained(
+        model_name=model_name, max_seq_length=max_seq_length, dtype=None, load_in_4bit=True
+    )
+    fast = FastLanguageModel.get_peft_model(
+        fast,
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=0,
+        bias="none",
+        target_modules=list(recipes.SEVEN_PROJECTIONS),
+        use_gradient_checkpointing="unsloth",
+        random_state=seed,
+    )
+    return fast, tokenizer
+
+
 def train_with_unsloth(settings, train_rows: Sequence[dict], test_rows: Sequence[dict]):
     """Notebook 05's recipe with Unsloth on a GPU: its 4-bit model from ``FastLanguageModel``,
     LoRA on the seven projections with Unsloth's gradient checkpointing, 8-bit AdamW, the whole
@@ -203,24 +227,14 @@ def train_with_unsloth(settings, train_rows: Sequence[dict], test_rows: Sequence
     from trl import SFTTrainer
     from unsloth import FastLanguageModel
 
-    from . import recipes
     from .core.progress import bar_only_progress
 
-    fast, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=settings.MODEL,
-        max_seq_length=settings.MAX_SEQ_LENGTH,
-        dtype=None,
-        load_in_4bit=True,
-    )
-    fast = FastLanguageModel.get_peft_model(
-        fast,
-        r=settings.LORA_RANK,
-        lora_alpha=settings.LORA_ALPHA,
-        lora_dropout=0,
-        bias="none",
-        target_modules=list(recipes.SEVEN_PROJECTIONS),
-        use_gradient_checkpointing="unsloth",
-        random_state=settings.seed,
+    fast, tokenizer = unsloth_lora_model(
+        settings.MODEL,
+        settings.MAX_SEQ_LENGTH,
+        settings.LORA_RANK,
+        settings.LORA_ALPHA,
+        settings.seed,
     )
     texts = [
         alpaca_prompt(r["instruction"], r["input"]) + r["output"] + tokenizer.eos_token
