@@ -495,8 +495,9 @@ class SeededSampling:
     ``t`` of the reply in row ``first_row + i`` of the global batch, in generation round
     ``round``, is drawn by the Gumbel-max trick (the argmax of the logits / temperature plus
     Gumbel noise is a draw from their softmax) with noise seeded by (seed, round, row, t). A
-    reply is then the same whichever process samples it and whatever else shares its batch,
-    which one shared random stream cannot give. It returns scores that leave only the drawn
+    reply is then the same whichever process samples it and whatever else shares its batch (up
+    to rounding in the logits, which padding can change), which one random stream per process
+    cannot give. It returns scores that leave only the drawn
     token, so the sampler after it (``multinomial``) takes that token with probability 1."""
 
     def __init__(self, seed: int, round: int, first_row: int, temperature: float = 1.0):

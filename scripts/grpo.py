@@ -173,6 +173,11 @@ def main(argv: list[str] | None = None) -> dict | None:
         dataset = Dataset.from_dict(prompt_columns(args, rows, tokenizer, chat))
     except launch.ArgumentError as error:
         sys.exit(f"grpo.py: {error}")
+    if len(dataset) < len(rows) and os.environ.get("RANK", "0") == "0":
+        print(
+            f"grpo.py: left out {len(rows) - len(dataset)} of {len(rows)} prompts, longer than "
+            f"--max_length = {args.max_length} tokens"
+        )
     if judge:
         reward = AutoModelForSequenceClassification.from_pretrained(
             judge, num_labels=1, dtype=dtype

@@ -200,6 +200,21 @@ def test_the_mini_prompts_are_the_kind_task():
     ]
 
 
+def test_the_t4_prompts_are_gsm8ks_with_where_the_answer_goes(monkeypatch, tmp_path):
+    """On GSM8K's layout (the t4 stand-in's local copy): each question asks for '#### n', and
+    the numeric reward pays each reference answer."""
+    from course_utils import grpo
+    from course_utils.tooling import standins
+
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv(standins.ENV, "1")
+    standins.write_dataset("openai/gsm8k")
+    rows = grpo.task_rows("t4", seed=0)
+    assert rows and all(r["question"].endswith(grpo.GSM8K_INSTRUCTION) for r in rows)
+    answers = [r["answer"] for r in rows]
+    assert grpo.numeric_answer(answers, answers) == [1.0] * len(rows)
+
+
 def test_seeded_sampling_draws_a_reply_whatever_shares_its_batch():
     """Rows 2 and 3 of a batch of four get the tokens they get in a batch of their own (as on a
     second process), and the draws follow the softmax of the logits / temperature."""
