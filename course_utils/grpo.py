@@ -12,6 +12,7 @@ The first four functions are notebook 07's lesson code (its ``# @save`` cells ar
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -426,3 +427,130 @@ def kl_per_reply_to_reference(
     finally:
         tokenizer.padding_side = side
     return sum(totals) / len(totals)
+
+
+# ----- the pieces scripts/grpo.py takes: rewards, prompts, sampling that splits ----------------
+
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def final_number(text: str) -> float | None:
+    """The answer's number: the first after '####' if there is one, else the last in ``text``."""
+    if "####" in text:
+        found = NUMBER.findall(text.split("####", 1)[1])[:1]
+    else:
+        found = NUMBER.findall(text)[-1:]
+    return float(found[0].replace(",", "")) if found else None
+
+
+def exact_answer(completions, answer, **kwargs) -> list[float]:
+    """1.0 where the reply is the answer (case and surrounding spaces aside), else 0.0."""
+    replies = reply_texts(completions)
+    return [
+        float(r.strip().lower() == a.strip().lower()) for r, a in zip(replies, answer, strict=True)
+    ]
+
+
+def numeric_answer(completions, answer, **kwargs) -> list[float]:
+    """1.0 where the reply's final number equals the reference's (GSM8K's '#### n'), else 0.0."""
+    replies = reply_texts(completions)
+    return [
+        float(final_number(r) is not None and final_number(r) == final_number(a))
+        for r, a in zip(replies, answer, strict=True)
+    ]
+
+
+#: The verifiable rewards by name: ``exact`` for the mini world's one-word answers, ``numeric``
+#: for GSM8K's.
+REWARDS = {"exact": exact_answer, "numeric": numeric_answer}
+
+#: What a GSM8K prompt asks for besides the question: where the answer goes.
+GSM8K_INSTRUCTION = " Give the final answer after '####'."
+
+
+def task_rows(profile: str, seed: int, n: int = 4000) -> list[dict[str, str]]:
+    """Training prompts with a checkable answer (``question``, ``answer``): in ``mini``, ``n``
+    examples of the mini world's ``kind`` task (one word: fruit, tool...); in ``t4``, GSM8K's
+    training split, each question followed by where to put the final number."""
+    if profile == "mini":
+        from .mini import tasks
+
+        return [
+            {"question": e.prompt, "answer": e.target}
+            for e in tasks.examples("kind", "train", n, seed)
+        ]
+    from . import data
+
+    gsm8k = data.hub_dataset(
+        "openai/gsm8k", "GSM8K, 8.5k grade-school maths problems", "use the mini profile.", "main"
+    )
+    return [
+        {"question": r["question"] + GSM8K_INSTRUCTION, "answer": r["answer"]}
+        for r in gsm8k["train"]
+    ]
+
+
+class SeededSampling:
+    """A logits processor that samples each reply from noise of its own: the token at position
+    ``t`` of the reply in row ``first_row + i`` of the global batch, in generation round
+    ``round``, is drawn by the Gumbel-max trick (the argmax of the logits / temperature plus
+    Gumbel noise is a draw from their softmax) with noise seeded by (seed, round, row, t). A
+    reply is then the same whichever process samples it and whatever else shares its batch (up
+    to rounding in the logits, which padding can change), which one random stream per process
+    cannot give. It returns scores that leave only the drawn
+    token, so the sampler after it (``multinomial``) takes that token with probability 1."""
+
+    def __init__(self, seed: int, round: int, first_row: int, temperature: float = 1.0):
+        self.seed, self.round, self.first_row = seed, round, first_row
+        self.temperature = temperature
+        self.position = 0
+
+    def noise(self, rows: int, width: int, device) -> torch.Tensor:
+        """Gumbel noise, one row of ``width`` per reply, at the current position."""
+        import numpy as np
+
+        draws = []
+        for row in range(self.first_row, self.first_row + rows):
+            key = [self.seed, self.round, row, self.position]
+            state = int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> 1)
+            generator = torch.Generator(device=device).manual_seed(state)
+            draws.append(torch.rand(width, generator=generator, device=device))
+        uniform = torch.stack(draws).clamp(min=torch.finfo(torch.float32).tiny)
+        return -torch.log(-torch.log(uniform))
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        noise = self.noise(scores.size(0), scores.size(1), scores.device)
+        self.position += 1
+        drawn = (scores.float() / self.temperature + noise).argmax(dim=-1, keepdim=True)
+        only = torch.full_like(scores, float("-inf"))
+        return only.scatter_(1, drawn, 0.0)
+
+
+def seeded_sampling_trainer():
+    """``GRPOTrainer`` with each reply sampled by ``SeededSampling``: the replies, and so the
+    rewards, losses and updates, are the same whether one process samples a global batch or
+    several processes sample its shards (each its own rows, in the same order). The round is
+    the optimizer step, so a run resumed from a checkpoint samples what it would have."""
+    import functools
+
+    from transformers import LogitsProcessorList
+    from trl import GRPOTrainer
+
+    class SeededGRPOTrainer(GRPOTrainer):
+        def _generate_single_turn(self, prompt_ids, *args, **kwargs):
+            sampling = SeededSampling(
+                self.args.seed,
+                self.state.global_step,
+                self.accelerator.process_index * len(prompt_ids),
+                self.temperature,
+            )
+            model = self.accelerator.unwrap_model(self.model_wrapped)
+            model.generate = functools.partial(
+                model.generate, logits_processor=LogitsProcessorList([sampling])
+            )
+            try:
+                return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+            finally:
+                del model.generate
+
+    return SeededGRPOTrainer

@@ -2,7 +2,7 @@
 
 One process:   python scripts/dpo.py --output_dir outputs/dpo
 Several:       accelerate launch --config_file configs/accelerate/multi_gpu.yaml scripts/dpo.py ...
-On a CPU:      accelerate launch --cpu --num_processes 2 scripts/dpo.py ...
+On a CPU:      accelerate launch --multi_gpu --num_processes 2 scripts/dpo.py ...
 
 The data has the course's preference layout (prompt, chosen, rejected); the default is the
 course's `preferences` dataset (bundled in mini, UltraFeedback binarized in t4). Start from a
@@ -23,20 +23,13 @@ LOSS_TYPES = ("sigmoid", "ipo", "hinge")
 
 
 @dataclass
-class DPOArguments(launch.RunArguments):
+class DPOArguments(launch.AfterSFTArguments):
     output_dir: str = field(default="outputs/dpo", metadata={"help": "checkpoints and results"})
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate, > 0"})
     beta: float = field(default=0.1, metadata={"help": "DPO's beta: the leash to the reference"})
     loss_type: str = field(default="sigmoid", metadata={"help": "sigmoid (DPO), ipo or hinge"})
     nll_weight: float = field(
         default=1.0, metadata={"help": "weight of the NLL term on the chosen answers (0: none)"}
-    )
-    sft_adapter: str | None = field(
-        default=None,
-        metadata={
-            "help": "a LoRA adapter folder from scripts/sft.py, merged into --model first: DPO "
-            "then starts from (and refers to) the SFT model"
-        },
     )
 
 
@@ -52,11 +45,6 @@ def check(args: DPOArguments) -> None:
         raise launch.ArgumentError(
             f"--nll_weight = {args.nll_weight} is not allowed: expected >= 0"
         )
-    if args.sft_adapter and not (Path(args.sft_adapter) / "adapter_config.json").is_file():
-        raise launch.ArgumentError(
-            f"--sft_adapter = {args.sft_adapter!r} is not a LoRA adapter folder "
-            "(no adapter_config.json there)"
-        )
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -69,20 +57,14 @@ def main(argv: list[str] | None = None) -> dict | None:
         sys.exit(f"dpo.py: {error}")
 
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
     tokenizer, chat, dtype = launch.model_settings(args, source)
     losses, weights = [args.loss_type], [1.0]
     if args.nll_weight > 0:
         losses, weights = losses + ["sft"], weights + [args.nll_weight]
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-    if args.sft_adapter:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, args.sft_adapter).merge_and_unload()
     trainer = DPOTrainer(
-        model=model,
+        model=launch.load_policy(args, source, dtype),
         processing_class=tokenizer,
         train_dataset=Dataset.from_dict(preference.pair_columns(rows, chat)),
         peft_config=recipes.lora_config(args.lora_rank, args.lora_alpha),

@@ -1,10 +1,11 @@
-"""The course's SFT and DPO recipes as command-line scripts, for ``accelerate launch`` (beyond one
-GPU): the arguments both scripts share, their checks, the data, checkpoints and final outputs.
+"""The course's SFT, DPO and GRPO recipes as command-line scripts, for ``accelerate launch``
+(beyond one GPU): the arguments the scripts share, their checks, the data, checkpoints and final
+outputs.
 
-``scripts/sft.py`` and ``scripts/dpo.py`` hold only what differs; the recipes themselves are the
-notebooks' (``qlora`` for notebook 05, ``preference`` for notebook 06, ``recipes`` for the
-trainer arguments). Every argument is checked before anything is loaded, and a bad one stops
-the script with a message naming it.
+``scripts/sft.py``, ``scripts/dpo.py`` and ``scripts/grpo.py`` hold only what differs; the
+recipes themselves are the notebooks' (``qlora`` for notebook 05, ``preference`` for notebook 06,
+``grpo`` for notebook 07, ``recipes`` for the trainer arguments). Every argument is checked
+before anything is loaded, and a bad one stops the script with a message naming it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,10 +99,46 @@ def check(args: RunArguments) -> None:
         raise ArgumentError(f"--max_rows = {args.max_rows} is not allowed: expected >= 1")
     if args.profile not in ("mini", "t4"):
         raise ArgumentError(f"--profile = {args.profile!r} is not allowed: expected mini or t4")
+    if isinstance(args, AfterSFTArguments):
+        check_sft_adapter(args)
     if args.resume and last_checkpoint(args.output_dir) is None:
         raise ArgumentError(
             f"--resume: there is no checkpoint-* folder in --output_dir = {args.output_dir!r}"
         )
+
+
+@dataclass
+class AfterSFTArguments(RunArguments):
+    """A recipe that may start from a supervised model (DPO, GRPO)."""
+
+    sft_adapter: str | None = field(
+        default=None,
+        metadata={
+            "help": "a LoRA adapter folder from scripts/sft.py, merged into --model first: the "
+            "run then starts from (and refers to) the SFT model"
+        },
+    )
+
+
+def check_sft_adapter(args: AfterSFTArguments) -> None:
+    """Stop unless ``--sft_adapter`` is unset or a LoRA adapter folder."""
+    if args.sft_adapter and not (Path(args.sft_adapter) / "adapter_config.json").is_file():
+        raise ArgumentError(
+            f"--sft_adapter = {args.sft_adapter!r} is not a LoRA adapter folder "
+            "(no adapter_config.json there)"
+        )
+
+
+def load_policy(args: AfterSFTArguments, source: str, dtype):
+    """The model to train: ``source`` in ``dtype``, with ``--sft_adapter`` merged into it."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    if args.sft_adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, args.sft_adapter).merge_and_unload()
+    return model
 
 
 def parse(argument_class: type, argv: list[str] | None = None):
@@ -119,10 +157,10 @@ def profile_for(args: RunArguments):
     return profiles.MINI if args.profile == "mini" else profiles.resolve_profile("t4")
 
 
-def model_source(args: RunArguments) -> str:
-    """The folder or Hub id to load ``--model`` from; a folder that does not exist, or a Hub id
-    in the offline mini profile, stops here."""
-    value = args.model
+def model_source(args: RunArguments, name: str = "model") -> str:
+    """The folder or Hub id to load ``--model`` (or the model argument ``name``) from; a folder
+    that does not exist, or a Hub id in the offline mini profile, stops here."""
+    value = getattr(args, name)
     if value.startswith(MINI_PREFIX):
         from ..mini.build import require_models
         from . import standins
@@ -132,13 +170,13 @@ def model_source(args: RunArguments) -> str:
     if looks_like_hub_id(value):
         if args.profile == "mini":
             raise ArgumentError(
-                f"--model = {value!r} is not allowed in the mini profile, which runs offline: "
+                f"--{name} = {value!r} is not allowed in the mini profile, which runs offline: "
                 "give a model folder, or use --profile t4 with the Hub reachable"
             )
         return value
     if not (Path(value) / "config.json").is_file():
         raise ArgumentError(
-            f"--model = {value!r} is not a model folder (no config.json there) and not a Hub id"
+            f"--{name} = {value!r} is not a model folder (no config.json there) and not a Hub id"
         )
     return value
 
@@ -157,15 +195,20 @@ def model_settings(args: RunArguments, source: str):
     return tokenizer, tokenizer.chat_template is not None, dtype
 
 
-def load_rows(args: RunArguments, course_name: str, columns: tuple[str, ...]) -> list[dict]:
-    """The training rows: a course dataset (``data.load``), or a local JSON Lines / JSON file or
-    folder; every row must have ``columns``."""
-    from datasets import load_dataset
+def load_rows(
+    args: RunArguments, default: str | Callable[[str, int], list[dict]], columns: tuple[str, ...]
+) -> list[dict]:
+    """The training rows: a course dataset (``data.load``), a local JSON Lines / JSON file or
+    folder, or without ``--dataset`` the recipe's ``default``: a course dataset's name or a
+    function of (profile, seed) that returns rows. Every row must have ``columns``."""
+    from datasets import Dataset, load_dataset
 
     from .. import data
 
-    value = args.dataset or course_name
-    if value in data.SOURCES:
+    value = args.dataset or default
+    if callable(value):
+        rows = Dataset.from_list(value(args.profile, args.seed))
+    elif value in data.SOURCES:
         rows = data.load(value, args.profile, seed=args.seed)["train"]
     else:
         path = Path(value)
@@ -223,9 +266,12 @@ def end_process_group() -> None:
         dist.destroy_process_group()
 
 
-def train_and_save(trainer, args: RunArguments, recipe: str) -> dict[str, Any] | None:
+def train_and_save(
+    trainer, args: RunArguments, recipe: str, series: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
     """Train (from the last checkpoint with ``--resume``), then write the final adapter to
-    ``output_dir/adapter`` and ``output_dir/metrics.json``; both are written to a temporary
+    ``output_dir/adapter`` and ``output_dir/metrics.json`` (with the logged losses, and each
+    logged metric named in ``series`` as [step, value] pairs); both are written to a temporary
     name first and moved into place whole, so a failed run leaves no half-written output.
     Returns the metrics on the main process, None on the others."""
     start = time.perf_counter()
@@ -246,6 +292,7 @@ def train_and_save(trainer, args: RunArguments, recipe: str) -> dict[str, Any] |
         "seconds": round(seconds, 2),
         "train_loss": result.training_loss,
         "losses": [[h["step"], h["loss"]] for h in history if "loss" in h],
+        "series": {key: [[h["step"], h[key]] for h in history if key in h] for key in series},
         "last_logged": next((h for h in reversed(history) if "loss" in h), {}),
     }
     out = Path(args.output_dir)
