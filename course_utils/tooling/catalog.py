@@ -494,6 +494,63 @@ register(
     )
 )
 
+register(
+    NotebookSpec(
+        stem="08_rlhf",
+        title="RLHF: a reward model, best-of-n, GRPO against it, DPO, and over-optimisation",
+        params={
+            "MODEL": Param("model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M-Instruct"),
+            "TRAIN_PAIRS": Param("int", 8, 100000, help="training pairs", mini=1200, t4=2000),
+            "EVAL_PAIRS": Param("int", 4, 5000, help="held-out pairs", mini=64, t4=64),
+            "BATCH_SIZE": Param("int", 1, 256, help="pairs per device step", mini=16, t4=4),
+            "GRAD_ACCUM": Param("int", 1, 64, help="steps accumulated per update", mini=1, t4=2),
+            "MAX_LENGTH": PAIR_SIDE_TOKENS,
+            "RM_STEPS": Param("int", 1, 20000, help="reward model steps", mini=150, t4=100),
+            "RM_LEARNING_RATE": RM_LEARNING_RATE,
+            "SFT_STEPS": SFT_STEPS,
+            "SFT_CHOSEN_SHARE": SFT_CHOSEN_SHARE,
+            "SFT_LEARNING_RATE": SFT_LEARNING_RATE,
+            "LORA_RANK": Param("int", 1, 256, help="r of the adapters (alpha 2r)"),
+            "MAX_NEW_TOKENS": Param("int", 1, 1024, help="reply tokens", mini=16, t4=128),
+            "BEST_OF": Param(
+                "int_list", 1, 256, help="n of best-of-n", mini=[1, 2, 4, 8, 16], t4=[1, 4, 16]
+            ),
+            "GRPO_STEPS": Param("int", 1, 20000, help="GRPO steps", mini=30, t4=30),
+            "PROMPTS_PER_STEP": Param("int", 1, 256, help="GRPO prompts per step", mini=4, t4=2),
+            "NUM_GENERATIONS": Param("int", 2, 64, help="completions per prompt (the group)"),
+            "GRPO_LEARNING_RATE": Param("float", 1e-7, 1.0, help="GRPO lr", mini=1e-3, t4=1e-5),
+            "GRPO_BETA": Param("float", 0.0, 10.0, help="GRPO's KL weight"),
+            "DPO_STEPS": Param("int", 1, 20000, help="DPO + NLL steps", mini=100, t4=50),
+            "DPO_LEARNING_RATE": DPO_LEARNING_RATE,
+            "DPO_BETA": Param("float", 1e-3, 10.0, help="DPO's beta"),
+            "NLL_WEIGHT": NLL_WEIGHT,
+            "KEEP_EVERY": Param("int", 1, 1000, help="steps between kept adapters", mini=2, t4=2),
+        },
+        downloads=(
+            Download("HuggingFaceTB/SmolLM2-360M-Instruct", "model", 0.72, MINI_DECODER),
+            ULTRAFEEDBACK,
+        ),
+        t4_gpu_gb=6.0,
+        t4_minutes=40,
+        uses_mini_models=True,
+        stand_in={
+            "TRAIN_PAIRS": 16,
+            "EVAL_PAIRS": 4,
+            "BATCH_SIZE": 2,
+            "GRAD_ACCUM": 1,
+            "RM_STEPS": 2,
+            "SFT_STEPS": 2,
+            "BEST_OF": [1, 2],
+            "GRPO_STEPS": 2,
+            "PROMPTS_PER_STEP": 2,
+            "NUM_GENERATIONS": 2,
+            "DPO_STEPS": 2,
+            "KEEP_EVERY": 1,
+            "MAX_NEW_TOKENS": 8,
+        },
+    )
+)
+
 
 def spec_for(notebook: str) -> NotebookSpec:
     """The spec of a notebook, by stem ("01_catastrophic_forgetting") or number ("01")."""
