@@ -39,9 +39,9 @@ def test_08_best_of_n_raises_the_proxy_not_the_true_preference(course_run, resul
 
 
 def test_08_grpo_over_optimises_the_reward_model(course_run, results):
-    """GRPO against the reward model: its score up by at least 1, the true preference flat."""
+    """GRPO against the reward model: its score up by at least 0.5, the true preference flat."""
     r = results
-    assert r["grpo_last_reward_model_score"] - r["sft_reward_model_score"] >= 1
+    assert r["grpo_last_reward_model_score"] - r["sft_reward_model_score"] >= 0.5
     assert abs(r["grpo_last_preferred_form"] - r["sft_preferred_form"]) < 0.15
     assert abs(r["grpo_last_correct"] - r["sft_correct"]) < 0.1
     assert (course_run / "figures" / STEM / "grpo_and_dpo_over_kl.png").exists()
