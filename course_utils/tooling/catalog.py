@@ -513,7 +513,7 @@ register(
             "BATCH_SIZE": PAIRS_PER_DEVICE_STEP,
             "GRAD_ACCUM": GRAD_ACCUM,
             "MAX_LENGTH": PAIR_SIDE_TOKENS,
-            "RM_STEPS": Param("int", 1, 20000, help="steps of the reward model", mini=150, t4=100),
+            "RM_STEPS": Param("int", 1, 20000, help="steps of the reward model", mini=250, t4=100),
             "RM_LEARNING_RATE": RM_LEARNING_RATE,
             "SFT_STEPS": SFT_STEPS,
             "SFT_CHOSEN_SHARE": SFT_CHOSEN_SHARE,
