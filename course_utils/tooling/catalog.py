@@ -357,6 +357,14 @@ SFT_LEARNING_RATE = Param("float", 1e-7, 1.0, help="SFT lr", mini=5e-3, t4=2e-4)
 NLL_WEIGHT = Param("float", 0.0, 10.0, help="weight of the NLL term on chosen")
 DPO_LEARNING_RATE = Param("float", 1e-7, 1.0, help="DPO lr", mini=3e-3, t4=5e-5)
 SWEEP_SEEDS = Param("int", 1, 10, help="seeds of each swept beta", mini=2, t4=1)
+# Shared by notebooks 06 (DPO) and 08 (RLHF): the model, the pairs' batches and the adapters.
+SMOLLM2 = Param("model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M-Instruct")
+SMOLLM2_DOWNLOAD = Download("HuggingFaceTB/SmolLM2-360M-Instruct", "model", 0.72, MINI_DECODER)
+TRAIN_PAIRS = Param("int", 8, 100000, help="training pairs", mini=1200, t4=2000)
+PAIRS_PER_DEVICE_STEP = Param("int", 1, 256, help="pairs per device step", mini=16, t4=4)
+GRAD_ACCUM = Param("int", 1, 64, help="steps accumulated per update", mini=1, t4=2)
+ADAPTER_RANK = Param("int", 1, 256, help="r of the adapters (alpha 2r)")
+REPLY_TOKENS = Param("int", 1, 1024, help="reply tokens", mini=16, t4=128)
 
 
 register(
@@ -364,9 +372,9 @@ register(
         stem="06_dpo",
         title="From RLHF to DPO: the loss written out, trained, and its beta measured",
         params={
-            "MODEL": Param("model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M-Instruct"),
+            "MODEL": SMOLLM2,
             "USE_UNSLOTH": Param("bool", help="also a DPO step on 4-bit Mistral-7B (Unsloth)"),
-            "TRAIN_PAIRS": Param("int", 8, 100000, help="training pairs", mini=1200, t4=2000),
+            "TRAIN_PAIRS": TRAIN_PAIRS,
             "EVAL_PAIRS": Param("int", 4, 5000, help="held-out pairs", mini=100, t4=100),
             "RM_STEPS": Param("int", 1, 20000, help="reward model steps", mini=250, t4=100),
             "RM_LEARNING_RATE": RM_LEARNING_RATE,
@@ -381,14 +389,14 @@ register(
                 "int", 1, 10, help="seeds of the DPO stage per swept beta", mini=1, t4=1
             ),
             "NLL_WEIGHT": NLL_WEIGHT,
-            "BATCH_SIZE": Param("int", 1, 256, help="pairs per device step", mini=16, t4=4),
-            "GRAD_ACCUM": Param("int", 1, 64, help="steps accumulated per update", mini=1, t4=2),
-            "LORA_RANK": Param("int", 1, 256, help="r of the adapters (alpha 2r)"),
+            "BATCH_SIZE": PAIRS_PER_DEVICE_STEP,
+            "GRAD_ACCUM": GRAD_ACCUM,
+            "LORA_RANK": ADAPTER_RANK,
             "MAX_LENGTH": PAIR_SIDE_TOKENS,
-            "MAX_NEW_TOKENS": Param("int", 1, 1024, help="reply tokens", mini=16, t4=128),
+            "MAX_NEW_TOKENS": REPLY_TOKENS,
         },
         downloads=(
-            Download("HuggingFaceTB/SmolLM2-360M-Instruct", "model", 0.72, MINI_DECODER),
+            SMOLLM2_DOWNLOAD,
             ULTRAFEEDBACK,
         ),
         t4_gpu_gb=8.0,
@@ -490,6 +498,63 @@ register(
             "RLHF_STEPS": 2,
             "RLHF_COMPLETION_TOKENS": 8,
             "DPO_STEPS": 2,
+        },
+    )
+)
+
+register(
+    NotebookSpec(
+        stem="08_rlhf",
+        title="RLHF: a reward model, best-of-n, GRPO against it, DPO, and over-optimisation",
+        params={
+            "MODEL": SMOLLM2,
+            "TRAIN_PAIRS": TRAIN_PAIRS,
+            "EVAL_PAIRS": Param("int", 4, 5000, help="held-out pairs", mini=64, t4=64),
+            "BATCH_SIZE": PAIRS_PER_DEVICE_STEP,
+            "GRAD_ACCUM": GRAD_ACCUM,
+            "MAX_LENGTH": PAIR_SIDE_TOKENS,
+            "RM_STEPS": Param("int", 1, 20000, help="steps of the reward model", mini=250, t4=100),
+            "RM_LEARNING_RATE": RM_LEARNING_RATE,
+            "SFT_STEPS": SFT_STEPS,
+            "SFT_CHOSEN_SHARE": SFT_CHOSEN_SHARE,
+            "SFT_LEARNING_RATE": SFT_LEARNING_RATE,
+            "LORA_RANK": ADAPTER_RANK,
+            "MAX_NEW_TOKENS": REPLY_TOKENS,
+            "BEST_OF": Param(
+                "int_list", 1, 256, help="n of best-of-n", mini=[1, 2, 4, 8, 16], t4=[1, 4, 16]
+            ),
+            "GRPO_STEPS": Param("int", 1, 20000, help="GRPO steps", mini=30, t4=30),
+            "PROMPTS_PER_STEP": Param("int", 1, 256, help="GRPO prompts per step", mini=4, t4=2),
+            "NUM_GENERATIONS": Param("int", 2, 64, help="GRPO's replies per prompt (its group)"),
+            "GRPO_LEARNING_RATE": Param("float", 1e-7, 1.0, help="GRPO lr", mini=1e-3, t4=1e-5),
+            "GRPO_BETA": Param("float", 0.0, 10.0, help="GRPO's KL weight"),
+            "DPO_STEPS": Param("int", 1, 20000, help="DPO + NLL steps", mini=100, t4=50),
+            "DPO_LEARNING_RATE": DPO_LEARNING_RATE,
+            "DPO_BETA": Param("float", 1e-3, 10.0, help="DPO's beta (its KL leash)"),
+            "NLL_WEIGHT": NLL_WEIGHT,
+            "KEEP_EVERY": Param("int", 1, 1000, help="steps between kept adapters", mini=2, t4=2),
+        },
+        downloads=(
+            SMOLLM2_DOWNLOAD,
+            ULTRAFEEDBACK,
+        ),
+        t4_gpu_gb=6.0,
+        t4_minutes=40,
+        uses_mini_models=True,
+        stand_in={
+            "TRAIN_PAIRS": 16,
+            "EVAL_PAIRS": 4,
+            "BATCH_SIZE": 2,
+            "GRAD_ACCUM": 1,
+            "RM_STEPS": 2,
+            "SFT_STEPS": 2,
+            "BEST_OF": [1, 2],
+            "GRPO_STEPS": 2,
+            "PROMPTS_PER_STEP": 2,
+            "NUM_GENERATIONS": 2,
+            "DPO_STEPS": 2,
+            "KEEP_EVERY": 1,
+            "MAX_NEW_TOKENS": 8,
         },
     )
 )
