@@ -19,17 +19,19 @@ from dataclasses import dataclass
 import torch
 
 
-# @lesson notebooks/07_grpo.ipynb cell=07-12 sha256=c01969b20605
+# @lesson notebooks/07_grpo.ipynb cell=07-12 sha256=c832b16615a0
 # (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def group_advantages(rewards: torch.Tensor, group_size: int, scale: bool = True) -> torch.Tensor:
     """Each completion's reward against its group's (the completions of the same prompt, which
     sit next to each other): (r - group mean) / (group sd + 1e-4), or only r - group mean with
-    ``scale=False``. A group whose completions all scored the same gets 0: no signal."""
+    ``scale=False``. A group whose completions all scored the same gets exactly 0, no signal,
+    even where float32 rounds its mean (six rewards of 1000.1 have a mean that is not 1000.1)."""
     groups = rewards.reshape(-1, group_size).float()
     centred = groups - groups.mean(dim=1, keepdim=True)
     if scale:
         centred = centred / (groups.std(dim=1, keepdim=True) + 1e-4)
-    return centred.flatten()
+    alike = groups.amax(dim=1, keepdim=True) == groups.amin(dim=1, keepdim=True)
+    return torch.where(alike, 0.0, centred).flatten()
 
 
 def per_token_kl(logps: torch.Tensor, ref_logps: torch.Tensor) -> torch.Tensor:

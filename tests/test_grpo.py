@@ -28,6 +28,31 @@ def test_advantages_are_the_groups_z_scores_and_zero_without_signal():
     assert grpo.no_signal_share(rewards, 4) == 0.5
 
 
+@pytest.mark.parametrize(
+    ("value", "group_size", "groups"),
+    [(1000.1, 3, 2), (0.7, 8, 2), (1.0 - 0.3 * 2, 8, 1), (0.9, 3, 4)],  # the last two: shaped
+)
+def test_a_group_of_equal_rewards_gets_exact_zeros_when_its_mean_is_inexact(
+    value, group_size, groups
+):
+    """In float32 the mean of six rewards of 1000.1 is not 1000.1: without the all-equal test the
+    two groups of 3 got 0.61 each (0.7 or shaped rewards in groups of 8: about 6e-4)."""
+    rewards = torch.full((group_size * groups,), value)
+    assert grpo.group_advantages(rewards, group_size).tolist() == [0.0] * rewards.numel()
+    assert grpo.group_advantages(rewards, group_size, scale=False).abs().max().item() == 0.0
+
+
+def test_mixed_groups_keep_their_z_scores_next_to_an_equal_group():
+    torch.manual_seed(0)
+    mixed = torch.rand(16) * 2 - 0.3
+    rewards = torch.cat([mixed, torch.full((8,), 1000.1)])
+    groups = mixed.reshape(-1, 8)
+    expected = (groups - groups.mean(1, keepdim=True)) / (groups.std(1, keepdim=True) + 1e-4)
+    advantages = grpo.group_advantages(rewards, 8)
+    assert torch.equal(advantages[:16], expected.flatten())
+    assert advantages[16:].abs().max().item() == 0.0
+
+
 def test_the_clip_stops_the_objective_beyond_one_plus_or_minus_epsilon():
     ratios = torch.tensor([[0.5, 0.9, 1.0, 1.1, 1.5]])
     old = torch.zeros_like(ratios)
@@ -76,7 +101,7 @@ def _reward(completions, answer, **kwargs):
     return [sum(map(ord, t)) % 7 / 7 for t in grpo.reply_texts(completions)]
 
 
-def _trainer(model, tokenizer, tmp_path, beta):
+def _trainer(model, tokenizer, tmp_path, beta, reward=_reward, group_size=4):
     from peft import LoraConfig
     from trl import GRPOConfig, GRPOTrainer
 
@@ -85,14 +110,14 @@ def _trainer(model, tokenizer, tmp_path, beta):
     )
     return GRPOTrainer(
         model=copy.deepcopy(model),
-        reward_funcs=_reward,
+        reward_funcs=reward,
         train_dataset=data,
         processing_class=tokenizer,
         peft_config=LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", lora_dropout=0.0),
         args=GRPOConfig(
             output_dir=str(tmp_path),
-            per_device_train_batch_size=8,
-            num_generations=4,
+            per_device_train_batch_size=2 * group_size,
+            num_generations=group_size,
             max_completion_length=6,
             beta=beta,
             use_cpu=True,
@@ -129,6 +154,27 @@ def test_from_scratch_grpo_equals_trl_on_the_same_batch(tiny_decoder, tmp_path, 
         assert gaps["largest gradient"] > 1e-4
         assert (gaps["mean KL per token"] > 1e-4) == bool(beta)
     assert abs(gaps["TRL's loss"]) > 1e-4  # shifted ratios: more than a zero on-policy loss
+
+
+def test_trl_gives_equal_groups_an_advantage_where_ours_gives_zero(tiny_decoder, tmp_path):
+    """What TRL 1.14 does with groups of equal rewards whose float32 mean is inexact: its
+    advantages (``_generate_and_score_completions``, the ones its loss uses) are (r - mean) /
+    (sd + 1e-4) with no all-equal test: 0.35 for two groups of 3 rewards of 1000.1 (ours: exactly
+    0). TRL still logs such a group as one with no signal (``frac_reward_zero_std``: isclose)."""
+
+    def constant(completions, **kwargs):
+        return [1000.1] * len(completions)
+
+    trainer = _trainer(*tiny_decoder, tmp_path, 0.0, reward=constant, group_size=3)
+    rows = [
+        {"prompt": [{"role": "user", "content": p}], "answer": a}
+        for p, a in zip(PROMPTS, ANSWERS, strict=True)
+    ]
+    batch = grpo.trl_batch(trainer, [r for r in rows for _ in range(3)], seed=0)
+    theirs = batch["advantages"].abs()
+    assert theirs.min().item() == pytest.approx(0.35, abs=0.01)  # TRL: not zero
+    ours = grpo.group_advantages(torch.full((6,), 1000.1), 3)
+    assert ours.abs().max().item() == 0.0
 
 
 def test_a_reply_that_matches_the_reference_has_no_drift(tiny_decoder):
