@@ -9,7 +9,7 @@ source of the functions it writes out; ``python -m course_utils lessons --check`
     04 LoRA                lora (LoRALinear, counting by formula), peft_family (Methods)
     05 QLoRA               quantization (absmax, zero-point, NF4), memory (budgets), qlora
     06 DPO                 preference (Bradley-Terry, DPO, SFT and reward-model stages), recipes
-    07 GRPO                grpo (group advantages, the clipped loss, KL), preference, qlora
+    07 GRPO                grpo (rewards, group advantages, the clipped loss, KL), qlora
 
 Shared by the lessons:
     training            a small explicit PyTorch training loop and its label-masked step
