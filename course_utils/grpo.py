@@ -596,13 +596,15 @@ def plot_training_curves(runs: dict[int, Run], title: str):
     import pandas as pd
 
     panels = [(k, t) for k, t in CURVES if all(r.series(k)[1] for r in runs.values())]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), squeeze=False)
-    for ax, (key, name) in zip(axes[0], panels, strict=True):
+    rows = (len(panels) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(9, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (key, name) in zip(axes.flat, panels, strict=False):
         for seed, run in runs.items():
             steps, values = run.series(key)
             ax.plot(steps, pd.Series(values).rolling(5, min_periods=1).mean(), label=f"seed {seed}")
         ax.set(title=name, xlabel="step")
-        ax.title.set_fontsize(9)
     axes[0][0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()

@@ -443,7 +443,7 @@ register(
                 t4=0.002,
             ),
             "HACKING_STEPS": Param(
-                "int", 1, 20000, help="GRPO steps of section 6's runs", mini=80, t4=100
+                "int", 1, 20000, help="GRPO steps of section 6's runs", mini=100, t4=100
             ),
             "PASS_K": Param("int", 2, 64, help="samples per prompt for pass@k"),
             "HELD_OUT_WORDS": Param(
