@@ -445,6 +445,9 @@ register(
             "HACKING_STEPS": Param(
                 "int", 1, 20000, help="GRPO steps of section 6's runs", mini=100, t4=100
             ),
+            "HACKING_TEMPERATURE": Param(
+                "float", 0.1, 3.0, help="sampling temperature, section 6", mini=1.5, t4=1.0
+            ),
             "PASS_K": Param("int", 2, 64, help="samples per prompt for pass@k"),
             "HELD_OUT_WORDS": Param(
                 "int", 1, 7, help="words of each category never trained on (mini's task)"
