@@ -60,8 +60,8 @@ def test_07_larger_groups_leave_fewer_groups_without_signal(results):
 
 
 def test_07_beta_holds_the_policy_near_the_reference_at_a_cost(results):
-    """Measured at seeds 0 / 1 (the notebook at seed 0): KL per reply 2.04 / 2.44 at BETA 0.04,
-    far below at beta 1; held-out accuracy 0.83 against about the base model's."""
+    """Measured at sweep seeds 0 / 1 (the notebook at seed 0): KL per reply 2.04 / 2.44 at BETA
+    0.04 against 0.05 / 0.07 at beta 1; held-out accuracy 0.83 / 0.83 against 0.30 / 0.35."""
     runs = {}  # beta -> seed -> (KL per reply, held-out accuracy)
     for name, value in results.items():
         if name.startswith("kl_beta"):
@@ -76,8 +76,11 @@ def test_07_beta_holds_the_policy_near_the_reference_at_a_cost(results):
 
 
 def test_07_the_loophole_is_found_and_the_control_does_not_pay_for_it(results):
-    """Measured at seeds 0 / 1 / 2 (penalty 0.3 per word, 100 steps): see the reference and
-    reference/checks-by-seed.json for the values."""
+    """Penalty 0.3 per word, 100 steps sampled at temperature 1.5. Measured (AMD EPYC,
+    2026-12-02) at seeds 0 / 1 / 2: loophole used on 1.00 / 1.00 / 0.92 of the held-out prompts
+    against 0.17 / 0.17 / 0.13 with the control (the never-sampled category's empty replies);
+    exact accuracy 0.00 / 0.00 / 0.08 against 0.83. At temperature 1 the loophole won at seed 0
+    only."""
     r = results
     assert r["hack_loophole_reward_loophole_used"] >= r["hack_control_reward_loophole_used"] + 0.3
     assert r["hack_control_reward_exact_accuracy"] >= r["hack_loophole_reward_exact_accuracy"] + 0.3
