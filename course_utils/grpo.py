@@ -486,6 +486,29 @@ def greedy_accuracy(
     return sum(reward(replies, list(answers))) / len(replies), replies
 
 
+def sampled_rewards(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    reward,
+    k: int,
+    max_new_tokens: int,
+    seed: int,
+):
+    """``k`` replies sampled at temperature 1 (from the whole distribution) to each prompt, and
+    their rewards as a (prompts, k) tensor: the replies of a prompt sit next to each other."""
+    from .core.evaluation import generate_replies
+
+    torch.manual_seed(seed)
+    model.eval()
+    replies = generate_replies(
+        model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, samples=k
+    )
+    scores = reward([r.text for r in replies], [a for a in answers for _ in range(k)])
+    return replies, torch.tensor(scores).reshape(len(prompts), k)
+
+
 def sampled_accuracy(
     model,
     tokenizer,
@@ -499,15 +522,8 @@ def sampled_accuracy(
     """Before or after training, on ``prompts``: the greedy reply's accuracy; pass@1 and pass@k
     (Chen et al.'s estimate) from ``k`` replies sampled at temperature 1; the share of those
     groups of k that scored all alike (no signal for GRPO); the share of empty replies."""
-    from .core.evaluation import generate_replies
-
-    torch.manual_seed(seed)
-    model.eval()
-    replies = generate_replies(
-        model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, samples=k
-    )
-    scores = reward([r.text for r in replies], [a for a in answers for _ in range(k)])
-    rewards = torch.tensor(scores).reshape(len(prompts), k)
+    settings = (reward, k, max_new_tokens, seed)
+    replies, rewards = sampled_rewards(model, tokenizer, prompts, answers, *settings)
     correct = (rewards > 0).sum(dim=1).tolist()
     return {
         "greedy": greedy_accuracy(model, tokenizer, prompts, answers, reward, max_new_tokens)[0],
@@ -530,16 +546,9 @@ def pass_at_k_by_answer(
 ) -> dict[str, float]:
     """pass@k (from ``k`` replies sampled at temperature 1 to each prompt) averaged over the
     prompts of each distinct answer: 0 for an answer that no sample of its prompts found."""
-    from .core.evaluation import generate_replies
-
-    torch.manual_seed(seed)
-    model.eval()
-    replies = generate_replies(
-        model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, samples=k
-    )
-    scores = reward([r.text for r in replies], [a for a in answers for _ in range(k)])
-    correct = (torch.tensor(scores).reshape(len(prompts), k) > 0).sum(dim=1).tolist()
-    found = [pass_at_k(c, k, k) for c in correct]
+    settings = (reward, k, max_new_tokens, seed)
+    _, rewards = sampled_rewards(model, tokenizer, prompts, answers, *settings)
+    found = [pass_at_k(c, k, k) for c in (rewards > 0).sum(dim=1).tolist()]
     return by_answer(found, answers, lambda values, _: values)
 
 
