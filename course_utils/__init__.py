@@ -9,7 +9,7 @@ source of the functions it writes out; ``python -m course_utils lessons --check`
     04 LoRA                lora (LoRALinear, counting by formula), peft_family (Methods)
     05 QLoRA               quantization (absmax, zero-point, NF4), memory (budgets), qlora
     06 DPO                 preference (Bradley-Terry, DPO, SFT and reward-model stages), recipes
-    07 GRPO                grpo (group advantages, the clipped loss, KL), preference, qlora
+    07 GRPO                grpo (rewards, group advantages, the clipped loss, KL), qlora
     08 RLHF                rlhf (best-of-n and its KL; runs at matched KL), preference, grpo
 
 Shared by the lessons:

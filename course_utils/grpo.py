@@ -7,7 +7,11 @@ trained. The policy then takes PPO's clipped step on every completion token, opt
 a reference model by a KL penalty. A test checks these functions against TRL's ``GRPOTrainer``
 on the same prompts, completions and rewards.
 
-The first four functions are notebook 07's lesson code (its ``# @save`` cells are their source).
+Notebook 07's lesson code sits in three marked blocks (its ``# @save`` cells are their source):
+GRPO's four functions; the verifiable rewards (exact and numeric answers); and the reward with a
+loophole of its section on reward hacking, with its control. Around them: log-probabilities,
+TRL's batches and the comparison with TRL, one run with ``GRPOTrainer``, and the measurements
+and figures of notebook 07 (pass@k, the ``kind`` task split by word, drift from the reference).
 """
 
 from __future__ import annotations
@@ -20,17 +24,19 @@ from dataclasses import dataclass
 import torch
 
 
-# @lesson notebooks/07_grpo.ipynb cell=07-12 sha256=c01969b20605
+# @lesson notebooks/07_grpo.ipynb cell=07-12 sha256=c832b16615a0
 # (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def group_advantages(rewards: torch.Tensor, group_size: int, scale: bool = True) -> torch.Tensor:
     """Each completion's reward against its group's (the completions of the same prompt, which
     sit next to each other): (r - group mean) / (group sd + 1e-4), or only r - group mean with
-    ``scale=False``. A group whose completions all scored the same gets 0: no signal."""
+    ``scale=False``. A group whose completions all scored the same gets exactly 0, no signal,
+    even where float32 rounds its mean (six rewards of 1000.1 have a mean that is not 1000.1)."""
     groups = rewards.reshape(-1, group_size).float()
     centred = groups - groups.mean(dim=1, keepdim=True)
     if scale:
         centred = centred / (groups.std(dim=1, keepdim=True) + 1e-4)
-    return centred.flatten()
+    alike = groups.amax(dim=1, keepdim=True) == groups.amin(dim=1, keepdim=True)
+    return torch.where(alike, 0.0, centred).flatten()
 
 
 def per_token_kl(logps: torch.Tensor, ref_logps: torch.Tensor) -> torch.Tensor:
@@ -429,18 +435,242 @@ def kl_per_reply_to_reference(
     return sum(totals) / len(totals)
 
 
-# ----- the pieces scripts/grpo.py takes: rewards, prompts, sampling that splits ----------------
+# ----- notebook 07's task, measurements and figure ---------------------------------------------
 
-NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+def kind_split(seed: int, held_out_per_category: int) -> dict[str, list[tuple[str, str]]]:
+    """The mini world's ``kind`` task ("What kind of thing is a pear?") split by *content*, not
+    by phrasing: ``held_out_per_category`` words of each category, drawn with ``seed``, never
+    appear in training, in any phrasing. Returns {"train": [...], "test": [...]} of
+    (prompt, answer): every phrasing of every word of the split, in a fixed order."""
+    import random
+
+    from .mini import tasks, vocabulary
+
+    fewest = min(len(words) for words in vocabulary.CATEGORIES.values())
+    if not 1 <= held_out_per_category < fewest:
+        raise ValueError(
+            f"held_out_per_category = {held_out_per_category}: must be 1 to {fewest - 1} (a "
+            f"category has {fewest} words and at least one must stay in training)"
+        )
+    rng = random.Random(f"kind-words/{seed}")
+    split: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
+    for category, words in sorted(vocabulary.CATEGORIES.items()):
+        held = set(rng.sample(words, held_out_per_category))
+        for word in words:
+            for phrasing in tasks.get_task("kind").phrasings:
+                side = "test" if word in held else "train"
+                split[side].append((phrasing.format(word=word), category))
+    return split
+
+
+def chat_dataset(prompts: Sequence[str], answers: Sequence[str], seed: int):
+    """A ``GRPOTrainer`` dataset: each prompt as a one-turn chat with its ``answer`` column,
+    shuffled with ``seed``."""
+    from datasets import Dataset
+
+    rows = Dataset.from_dict(
+        {"prompt": [[{"role": "user", "content": p}] for p in prompts], "answer": list(answers)}
+    )
+    return rows.shuffle(seed=seed)
+
+
+def greedy_accuracy(
+    model, tokenizer, prompts: Sequence[str], answers: Sequence[str], reward, max_new_tokens: int
+) -> tuple[float, list[str]]:
+    """The mean ``reward`` of the greedy replies to ``prompts``, and the replies."""
+    from .core.evaluation import generate_answers
+
+    model.eval()
+    replies = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
+    return sum(reward(replies, list(answers))) / len(replies), replies
+
+
+def sampled_rewards(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    reward,
+    k: int,
+    max_new_tokens: int,
+    seed: int,
+):
+    """``k`` replies sampled at temperature 1 (from the whole distribution) to each prompt, and
+    their rewards as a (prompts, k) tensor: the replies of a prompt sit next to each other."""
+    from .core.evaluation import generate_replies
+
+    torch.manual_seed(seed)
+    model.eval()
+    replies = generate_replies(
+        model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, samples=k
+    )
+    scores = reward([r.text for r in replies], [a for a in answers for _ in range(k)])
+    return replies, torch.tensor(scores).reshape(len(prompts), k)
+
+
+def sampled_accuracy(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    reward,
+    k: int,
+    max_new_tokens: int,
+    seed: int,
+) -> dict[str, float]:
+    """Before or after training, on ``prompts``: the greedy reply's accuracy; pass@1 and pass@k
+    (Chen et al.'s estimate) from ``k`` replies sampled at temperature 1; the share of those
+    groups of k that scored all alike (no signal for GRPO); the share of empty replies."""
+    settings = (reward, k, max_new_tokens, seed)
+    replies, rewards = sampled_rewards(model, tokenizer, prompts, answers, *settings)
+    correct = (rewards > 0).sum(dim=1).tolist()
+    return {
+        "greedy": greedy_accuracy(model, tokenizer, prompts, answers, reward, max_new_tokens)[0],
+        "pass@1": sum(pass_at_k(c, k, 1) for c in correct) / len(correct),
+        f"pass@{k}": sum(pass_at_k(c, k, k) for c in correct) / len(correct),
+        "no-signal groups": no_signal_share(rewards.flatten(), k),
+        "empty replies": sum(not r.text.strip() for r in replies) / len(replies),
+    }
+
+
+def pass_at_k_by_answer(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    reward,
+    k: int,
+    max_new_tokens: int,
+    seed: int,
+) -> dict[str, float]:
+    """pass@k (from ``k`` replies sampled at temperature 1 to each prompt) averaged over the
+    prompts of each distinct answer: 0 for an answer that no sample of its prompts found."""
+    settings = (reward, k, max_new_tokens, seed)
+    _, rewards = sampled_rewards(model, tokenizer, prompts, answers, *settings)
+    found = [pass_at_k(c, k, k) for c in (rewards > 0).sum(dim=1).tolist()]
+    return by_answer(found, answers, lambda values, _: values)
+
+
+def by_answer(replies: Sequence, answers: Sequence[str], reward) -> dict[str, float]:
+    """The mean ``reward`` of ``replies`` for each distinct answer (a category, in mini)."""
+    scores: dict[str, list[float]] = {}
+    for answer, score in zip(answers, reward(list(replies), list(answers)), strict=True):
+        scores.setdefault(answer, []).append(score)
+    return {answer: sum(s) / len(s) for answer, s in sorted(scores.items())}
+
+
+def lora_b_largest(model) -> float:
+    """The largest magnitude in the adapter's B matrices: 0 until a step has moved them (LoRA
+    starts with B = 0, so that the adapter adds nothing)."""
+    return max(p.detach().abs().max().item() for n, p in model.named_parameters() if "lora_B" in n)
+
+
+def first_batch_with_signal(
+    trainer, dataset, prompts_per_step: int, seed: int, tries: int = 10
+) -> tuple[list[dict], dict]:
+    """The first run of ``prompts_per_step`` prompts of ``dataset`` on which TRL's sampled batch
+    (``trl_batch``) has some group with right and wrong replies: (the rows, the batch). A batch
+    without any would compare two zero losses: after ``tries`` such batches, says so and returns
+    the last (a model that never solves the task, such as a t4 stand-in)."""
+    group_size = trainer.args.num_generations
+    for attempt in range(tries):
+        first = attempt * prompts_per_step
+        rows = [
+            {"prompt": dataset[i]["prompt"], "answer": dataset[i]["answer"]}
+            for i in range(first, first + prompts_per_step)
+            for _ in range(group_size)
+        ]
+        batch = trl_batch(trainer, rows, seed=seed + attempt)
+        if batch["advantages"].abs().max() > 0:
+            break
+    else:
+        print(f"no batch with signal in {tries} tries: the comparison is of zero advantages")
+    return rows, batch
+
+
+#: The curves notebook 07 draws of each run: TRL's logged key and the panel's title.
+CURVES = (
+    ("reward", "mean reward of the sampled replies"),
+    ("kl", "KL from the reference (per token)"),
+    ("completions/mean_length", "reply length (tokens)"),
+    ("frac_reward_zero_std", "share of groups with no signal"),
+)
+
+
+def plot_training_curves(runs: dict[int, Run], title: str):
+    """One panel per logged metric of ``CURVES`` (TRL logs no KL when beta is 0), a line per
+    seed, each a mean over 5 steps. Returns the figure."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    panels = [(k, t) for k, t in CURVES if all(r.series(k)[1] for r in runs.values())]
+    rows = (len(panels) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(9, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (key, name) in zip(axes.flat, panels, strict=False):
+        for seed, run in runs.items():
+            steps, values = run.series(key)
+            ax.plot(steps, pd.Series(values).rolling(5, min_periods=1).mean(), label=f"seed {seed}")
+        ax.set(title=name, xlabel="step")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def loophole_use(replies: Sequence[str], answers: Sequence[str], exact) -> dict[str, float]:
+    """How a policy's ``replies`` fare: the ``exact`` checker's accuracy, the share of replies
+    the lenient checker (``part_of_answer``) accepts and the exact one rejects (the loophole
+    used), and the share of empty replies."""
+    right = exact(list(replies), list(answers))
+    used = [
+        part_of_answer(reply, answer) and not ok
+        for reply, answer, ok in zip(replies, answers, right, strict=True)
+    ]
+    return {
+        "exact accuracy": sum(right) / len(right),
+        "loophole used": sum(used) / len(used),
+        "empty replies": sum(not r.strip() for r in replies) / len(replies),
+    }
+
+
+def plot_beta_sweep(sweep):
+    """Held-out accuracy against the drift (KL per reply), one open marker per run (index:
+    beta, seed), a shape and colour per beta, so that runs on the same point stay visible."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for i, (beta, runs) in enumerate(sweep.groupby(level="beta")):
+        ax.scatter(
+            runs["KL per reply"],
+            runs["held-out accuracy"],
+            label=f"beta {beta:g}",
+            marker="os^vD"[i % 5],
+            s=70,
+            facecolors="none",
+            edgecolors=f"C{i}",
+        )
+    seeds = sweep.index.get_level_values("seed").nunique()
+    ax.set(xlabel="KL from the reference per reply", ylabel="held-out accuracy")
+    ax.set_title(f"{seeds} seed(s) per beta")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# @lesson notebooks/07_grpo.ipynb cell=07-rewards sha256=c59dc6ff43e9
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
+def numbers(text: str) -> list[float]:
+    """Every number in ``text``, in order ("1,250" is 1250)."""
+    return [float(n.replace(",", "")) for n in re.findall(r"-?\d[\d,]*(?:\.\d+)?", text)]
 
 
 def final_number(text: str) -> float | None:
     """The answer's number: the first after '####' if there is one, else the last in ``text``."""
-    if "####" in text:
-        found = NUMBER.findall(text.split("####", 1)[1])[:1]
-    else:
-        found = NUMBER.findall(text)[-1:]
-    return float(found[0].replace(",", "")) if found else None
+    found = numbers(text.split("####", 1)[1])[:1] if "####" in text else numbers(text)[-1:]
+    return found[0] if found else None
 
 
 def exact_answer(completions, answer, **kwargs) -> list[float]:
@@ -452,7 +682,7 @@ def exact_answer(completions, answer, **kwargs) -> list[float]:
 
 
 def numeric_answer(completions, answer, **kwargs) -> list[float]:
-    """1.0 where the reply's final number equals the reference's (GSM8K's '#### n'), else 0.0."""
+    """1.0 where the reply's final number equals the reference's, else 0.0."""
     replies = reply_texts(completions)
     return [
         float(final_number(r) is not None and final_number(r) == final_number(a))
@@ -460,9 +690,108 @@ def numeric_answer(completions, answer, **kwargs) -> list[float]:
     ]
 
 
-#: The verifiable rewards by name: ``exact`` for the mini world's one-word answers, ``numeric``
-#: for GSM8K's.
-REWARDS = {"exact": exact_answer, "numeric": numeric_answer}
+# @end-lesson
+# @lesson notebooks/07_grpo.ipynb cell=07-41 sha256=d5b51cbe9132
+# (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
+def part_of_answer(reply: str, answer: str) -> bool:
+    """The lenient checker: right when the reply is part of the answer (meant to accept "veg"
+    for "vegetable"; for a worked solution ending in '####', when the reply's final number
+    appears anywhere in it). The empty reply is part of every answer."""
+    if "####" in answer:
+        return final_number(reply) in numbers(answer)
+    return reply.strip().lower() in answer.lower()
+
+
+def brevity_reward(penalty: float, close_loophole: bool):
+    """A reward function for TRL: the lenient checker's verdict (1 or 0) minus ``penalty`` per
+    word of the reply. With ``close_loophole``, an empty reply fails the checker and pays the
+    penalty of one word, as a one-word wrong reply does."""
+
+    def reward(completions, answer, **kwargs) -> list[float]:
+        scores = []
+        for reply, right in zip(reply_texts(completions), answer, strict=True):
+            words = len(reply.split())
+            passed = part_of_answer(reply, right) and (words > 0 or not close_loophole)
+            charged = max(words, 1) if close_loophole else words
+            scores.append(float(passed) - penalty * charged)
+        return scores
+
+    reward.__name__ = "control_reward" if close_loophole else "loophole_reward"
+    return reward
+
+
+# @end-lesson
+
+
+def run_with(settings, tokenizer, dataset, reward, *, model=None, dtype=None, **changes) -> Run:
+    """``train`` with a notebook's ``settings`` (notebook 07's ``cfg``: MODEL, TRAIN_STEPS,
+    PROMPTS_PER_STEP, NUM_GENERATIONS, LEARNING_RATE, BETA, EPSILON, MAX_COMPLETION_TOKENS,
+    LORA_RANK, its profile and seed) on ``dataset`` with ``reward``; ``changes`` replace any of
+    ``train``'s keyword arguments (``seed``, ``steps``, ``group_size``, ``beta``...) or add
+    ``GRPOConfig`` fields. ``model`` (default: a fresh copy of MODEL in ``dtype``)."""
+    arguments = dict(
+        seed=settings.seed,
+        steps=settings.TRAIN_STEPS,
+        prompts_per_step=settings.PROMPTS_PER_STEP,
+        group_size=settings.NUM_GENERATIONS,
+        learning_rate=settings.LEARNING_RATE,
+        beta=settings.BETA,
+        epsilon=settings.EPSILON,
+        max_completion_length=settings.MAX_COMPLETION_TOKENS,
+        lora_rank=settings.LORA_RANK,
+        dtype=dtype,
+    )
+    model = settings.MODEL if model is None else model
+    return train(model, tokenizer, dataset, reward, settings.profile, **(arguments | changes))
+
+
+def grpo_with_unsloth(settings, dataset, reward, prompts: Sequence[str], answers: Sequence[str]):
+    """Notebook 07's run the way Unsloth's GRPO notebooks do it, on a CUDA GPU with Unsloth: the
+    model in 4 bits with LoRA on the seven projections (``qlora.unsloth_lora_model``), 8-bit
+    AdamW, the same ``GRPOTrainer`` and ``settings``. Returns the run's minutes, the GPU memory
+    it added (GB) and the greedy replies' mean ``reward`` on ``prompts``."""
+    from transformers import TrainerCallback
+    from unsloth import FastLanguageModel
+
+    from . import qlora
+
+    class TrainablesInFloat32(TrainerCallback):
+        """TRL casts a quantized model's adapter to bfloat16; a T4 trains in float16, whose
+        gradient scaler refuses bfloat16 gradients."""
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            qlora.keep_trainables_in_float32(model)
+
+    held = torch.cuda.memory_allocated()  # what earlier sections still hold
+    torch.cuda.reset_peak_memory_stats()
+    rank = settings.LORA_RANK
+    fast, fast_tokenizer = qlora.unsloth_lora_model(
+        settings.MODEL, 1024, rank, 2 * rank, settings.seed
+    )
+    run = run_with(
+        settings,
+        fast_tokenizer,
+        dataset,
+        reward,
+        model=fast,
+        callbacks=[TrainablesInFloat32()],
+        optim="adamw_8bit",
+        gradient_checkpointing=False,  # Unsloth's own checkpointing is on
+    )
+    added_gb = (torch.cuda.max_memory_allocated() - held) / 1024**3
+    FastLanguageModel.for_inference(fast)
+    accuracy = greedy_accuracy(
+        fast, fast_tokenizer, prompts, answers, reward, settings.MAX_COMPLETION_TOKENS
+    )[0]
+    return {"minutes": run.seconds / 60, "added GPU GB": added_gb, "held-out accuracy": accuracy}
+
+
+# ----- the pieces scripts/grpo.py takes: rewards by name, prompts, sampling that splits -------
+
+#: The verifiable rewards by name (the lesson functions' names, looked up when a script runs, so
+#: that an edited lesson cell reaches them): ``exact`` for the mini world's one-word answers,
+#: ``numeric`` for GSM8K's.
+REWARDS = {"exact": "exact_answer", "numeric": "numeric_answer"}
 
 #: What a GSM8K prompt asks for besides the question: where the answer goes.
 GSM8K_INSTRUCTION = " Give the final answer after '####'."

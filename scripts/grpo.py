@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> dict | None:
         )
         reward_tokenizer = AutoTokenizer.from_pretrained(judge)
     else:
-        reward = grpo.REWARDS[args.reward or ("exact" if args.profile == "mini" else "numeric")]
+        name = args.reward or ("exact" if args.profile == "mini" else "numeric")
+        reward = getattr(grpo, grpo.REWARDS[name])
         reward_tokenizer = None
     settings = launch.run_settings(args)
     del settings["max_length"]  # GRPOConfig has none: prompts are filtered by it above

@@ -28,7 +28,15 @@ TAUGHT_IN_CELLS = {
     "04": {"LoRALinear"},
     "05": {"absmax_quantize", "zeropoint_quantize", "nf4_codebook", "nf4_quantize", "budgets"},
     "06": {"bradley_terry_loss", "dpo_loss"},
-    "07": {"group_advantages", "per_token_kl", "clipped_objective", "grpo_loss"},
+    "07": {
+        "group_advantages",
+        "per_token_kl",
+        "clipped_objective",
+        "grpo_loss",
+        "exact_answer",
+        "numeric_answer",
+        "brevity_reward",
+    },
     "08": {"best_of_n", "best_of_n_kl", "best_of_n_distribution"},
 }
 

@@ -1,5 +1,6 @@
-"""Notebook 07 (GRPO) executed through the runner in mini: its lessons, from the recorded
-results of real runs, with margins measured at seeds 0-2 (see the note in each test)."""
+"""Notebook 07 (RL with verifiable rewards, GRPO) executed through the runner in mini: each test
+asserts a lesson from the recorded results of real runs. Every check the notebook prints holds
+at seeds 0, 1 and 2 (reference/checks-by-seed.json); the margins below were measured there."""
 
 from __future__ import annotations
 
@@ -14,70 +15,82 @@ PARAMS = catalog.spec_for(STEM).params
 SEEDS = PARAMS["SEEDS"].mini
 
 
+def test_07_every_check_of_the_run_holds(results):
+    claims = {name: held for name, held in results.items() if name.startswith("claim_")}
+    assert len(claims) >= 20
+    assert [name for name, held in claims.items() if not held] == []
+
+
+def test_07_what_sampling_never_solves_teaches_nothing(results):
+    """The topic task: no sample right before training; a GRPO run on it had no signal at any
+    step and left the adapter's B exactly 0 (the checks). In the kind task, the category that no
+    sample named on any training prompt stayed at 0 on held-out words at every seed."""
+    assert results["claim_no_sample_answers_a_topic_prompt_right"]
+    assert results["claim_every_group_of_every_step_had_no_signal"]
+    assert results["claim_the_adapter_did_not_move_every_b_is_exactly_0"]
+    assert results[
+        "claim_the_category_never_sampled_right_stayed_at_0_on_held_out_words_every_seed"
+    ]
+    assert results["before_pass_at_k"] >= results["before_pass_at_1"] + 0.05
+
+
 def test_07_from_scratch_grpo_is_trls_loss_and_gradient(results):
     assert results["grpo_loss_max_diff_vs_trl"] <= 1e-5
     assert results["grpo_grad_max_diff_vs_trl"] <= 1e-5
-    # on a batch where the check means something: the policy has left the reference, and some
-    # groups hold right and wrong replies (measured at seeds 0 / 1 / 2 after 12 steps: KL 0.40 /
-    # 0.21 / 0.31 per token, 0.25 / 0.5 / 0.25 of the groups)
-    assert results["check_mean_kl"] > 0.01
-    assert results["check_groups_with_signal"] > 0
+    assert results["claim_a_group_of_equal_rewards_gets_exactly_0_even_1000_1"]
 
 
-def test_07_grpo_raises_held_out_accuracy_at_every_seed(results):
-    """Issue 22's bar: + 0.3 at each seed. Measured (AMD EPYC, 2026-11-30): 0.31 -> 0.91 at
-    seeds 0, 1, 2 (a notebook run at SEED 1: 0.32 -> 0.83, 0.76, 0.83)."""
+def test_07_grpo_raises_accuracy_on_words_it_never_trained_on(results):
+    """Measured at seeds 0 / 1 / 2 (AMD EPYC, 2026-12-02): 0.25 before, 0.83 after at every
+    training seed on the held-out words (12 words, 60 prompts); the never-sampled category
+    (instrument) is the rest."""
     after = {name: v for name, v in results.items() if name.startswith("acc_after_seed")}
     assert len(after) == SEEDS
     for name, accuracy in after.items():
         assert accuracy >= results["acc_before"] + 0.3, name
-
-
-def test_07_a_task_that_sampling_never_solves_gives_no_signal(results):
-    assert results["unreachable_pass_at_k"] == 0.0
-    assert results["unreachable_no_signal"] == 1.0
-    [pass_at_k] = [
-        n for n in results if n.startswith("before_pass_at_") and n != "before_pass_at_1"
-    ]
-    assert results[pass_at_k] > results["before_pass_at_1"]
-
-
-def test_07_beta_holds_the_policy_near_the_reference(results):
-    assert results["kl_ratio_largest_to_smallest_beta"] < 0.5
+        seen = results[name.replace("acc_after", "seen_acc")]
+        assert accuracy >= seen - 0.1, name  # no worse on words never trained on
+    assert results["after_pass_at_1_min"] >= results["before_pass_at_k"] + 0.1
 
 
 def test_07_larger_groups_leave_fewer_groups_without_signal(results):
-    assert results["group2_no_signal"] > results["group16_no_signal"]
+    shares = [results[f"group{g}_no_signal"] for g in (2, 8, 16)]
+    assert shares[0] > shares[1] > shares[2]
+    assert results["no_signal_share_training"] > 0.5
+
+
+def test_07_beta_holds_the_policy_near_the_reference_at_a_cost(results):
+    """Measured at sweep seeds 0 / 1 (the notebook at seed 0): KL per reply 2.04 / 2.44 at BETA
+    0.04 against 0.05 / 0.07 at beta 1; held-out accuracy 0.83 / 0.83 against 0.30 / 0.35."""
+    runs = {}  # beta -> seed -> (KL per reply, held-out accuracy)
+    for name, value in results.items():
+        if name.startswith("kl_beta"):
+            beta, seed = name.removeprefix("kl_beta").split("_seed")
+            accuracy = results[name.replace("kl_beta", "acc_beta")]
+            runs.setdefault(float(beta.replace("p", ".")), {})[int(seed)] = (value, accuracy)
+    assert len(runs) >= 2 and all(len(r) == PARAMS["SWEEP_SEEDS"].mini for r in runs.values())
+    free, held = runs[min(runs)], runs[max(runs)]
+    for seed, (kl, accuracy) in free.items():
+        assert held[seed][0] < 0.5 * kl
+        assert held[seed][1] <= accuracy - 0.1
+
+
+def test_07_the_loophole_is_found_and_the_control_does_not_pay_for_it(results):
+    """Penalty 0.3 per word, 100 steps sampled at temperature 1.5. Measured (AMD EPYC,
+    2026-12-02) at seeds 0 / 1 / 2: loophole used on 1.00 / 1.00 / 0.92 of the held-out prompts
+    against 0.17 / 0.17 / 0.13 with the control (the never-sampled category's empty replies);
+    exact accuracy 0.00 / 0.00 / 0.08 against 0.83. At temperature 1 the loophole won at seed 0
+    only."""
+    r = results
+    assert r["hack_loophole_reward_loophole_used"] >= r["hack_control_reward_loophole_used"] + 0.3
+    assert r["hack_control_reward_exact_accuracy"] >= r["hack_loophole_reward_exact_accuracy"] + 0.3
+    assert r["hack_control_reward_empty_replies"] <= r["hack_before_training_empty_replies"] + 0.05
+    assert (
+        r["hack_loophole_reward_mean_training_reward"]
+        > r["hack_control_reward_mean_training_reward"]
+    )
 
 
 def test_07_figures(course_run):
     for figure in ("grpo_training_curves", "beta_sweep"):
         assert (course_run / "figures" / STEM / f"{figure}.png").exists(), figure
-
-
-def test_07_the_policy_finds_the_loophole_and_the_fixed_reward_removes_it(results):
-    """Measured at seeds 0, 1, 2 (AMD EPYC, penalty 0.3 per word): the loophole (an empty reply)
-    used on 0.52 / 0.71 / 0.53 of the held-out prompts against 0.09 / 0.26 / 0.29 with the fixed
-    reward; exact accuracy 0.48 / 0.29 / 0.47 against 0.91 / 0.74 / 0.71."""
-    assert results["hack_used_loophole"] >= results["hack_used_fixed"] + 0.15
-    assert results["hack_acc_fixed"] >= results["hack_acc_loophole"] + 0.15
-    assert results["hack_reward_loophole"] > results["hack_reward_fixed"]
-
-
-def test_07_rlhf_grpo_climbs_the_reward_model_and_dpo_keeps_up_at_matched_kl(results):
-    """Section 7: GRPO against a reward model and DPO + NLL from the same SFT model, read at the
-    largest KL both reached. Measured (AMD EPYC, 2026-11-30) at seeds 0 / 1 / 2: the reward
-    model 0.87 / 0.81 / 0.89 right on held-out pairs; matched KL 2.41 / 3.44 / 1.42 per reply;
-    GRPO's reward-model score 1.61 / 1.32 / 2.45 against the SFT model's 0.37 / -1.16 / 0.94;
-    preferred form, DPO + NLL against GRPO, 0.72 / 0.43 / 0.57 against 0.66 / 0.38 / 0.58."""
-    assert results["rlhf_reward_model_acc"] >= 0.7
-    assert results["rlhf_matched_kl"] > 0.5  # both runs left the SFT model
-    # RL climbs the reward it is given ...
-    assert results["rlhf_grpo_reward_model_score"] >= results["rlhf_sft_reward_model_score"] + 0.5
-    # ... and DPO on the same pairs, with no reward model and no sampling, keeps up on the
-    # preference itself (within two standard errors of a share of 100 replies)
-    assert results["rlhf_dpo_preferred_form"] >= results["rlhf_grpo_preferred_form"] - 0.1
-
-
-def test_07_rlhf_figure(course_run):
-    assert (course_run / "figures" / STEM / "rlhf_grpo_vs_dpo.png").exists()

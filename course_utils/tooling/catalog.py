@@ -421,11 +421,11 @@ register(
 register(
     NotebookSpec(
         stem="07_grpo",
-        title="Reinforcement learning from rewards: GRPO from scratch, against TRL",
+        title="Reinforcement learning with verifiable rewards: GRPO from scratch, against TRL",
         params={
             "MODEL": Param("model", mini=MINI_DECODER, t4="Qwen/Qwen2.5-0.5B-Instruct"),
             "USE_UNSLOTH": Param("bool", help="also section 3's run with Unsloth, in 4 bits"),
-            "TRAIN_STEPS": Param("int", 1, 20000, help="GRPO steps per run", mini=60, t4=100),
+            "TRAIN_STEPS": Param("int", 1, 20000, help="GRPO steps per run", mini=40, t4=100),
             "PROMPTS_PER_STEP": Param("int", 1, 256, help="prompts per step", mini=4, t4=2),
             "NUM_GENERATIONS": Param("int", 2, 64, help="completions per prompt (the group)"),
             "LEARNING_RATE": Param("float", 1e-7, 1.0, help="lr", mini=1e-3, t4=1e-5),
@@ -439,7 +439,7 @@ register(
                 "int_list", 2, 64, help="group sizes compared", mini=[2, 16], t4=[4]
             ),
             "BETA_SWEEP": Param(
-                "float_list", 0.0, 10.0, help="betas compared with BETA", mini=[0.5], t4=[0.0]
+                "float_list", 0.0, 10.0, help="betas compared with BETA", mini=[1.0], t4=[0.0]
             ),
             "SWEEP_SEEDS": SWEEP_SEEDS,
             "BREVITY_PENALTY": Param(
@@ -450,40 +450,29 @@ register(
                 mini=0.3,
                 t4=0.002,
             ),
+            "HACKING_STEPS": Param(
+                "int", 1, 20000, help="GRPO steps of section 6's runs", mini=100, t4=100
+            ),
+            "HACKING_TEMPERATURE": Param(
+                "float", 0.1, 3.0, help="sampling temperature, section 6", mini=1.5, t4=1.0
+            ),
             "PASS_K": Param("int", 2, 64, help="samples per prompt for pass@k"),
+            "HELD_OUT_WORDS": Param(
+                "int", 1, 7, help="words of each category never trained on (mini's task)"
+            ),
             "EVAL_EXAMPLES": Param("int", 4, 5000, help="held-out prompts", mini=100, t4=100),
             "MAX_COMPLETION_TOKENS": Param("int", 1, 4096, help="reply tokens", mini=8, t4=200),
-            "PREFERENCE_PAIRS": Param(
-                "int", 8, 100000, help="preference pairs, section 7", mini=1200, t4=2000
-            ),
-            "PAIRS_PER_STEP": Param("int", 1, 256, help="pairs per step", mini=16, t4=4),
-            "MAX_PAIR_TOKENS": PAIR_SIDE_TOKENS,
-            "RM_STEPS": Param("int", 1, 20000, help="reward model steps", mini=150, t4=100),
-            "RM_LEARNING_RATE": RM_LEARNING_RATE,
-            "SFT_STEPS": SFT_STEPS,
-            "SFT_CHOSEN_SHARE": SFT_CHOSEN_SHARE,
-            "SFT_LEARNING_RATE": SFT_LEARNING_RATE,
-            "RLHF_STEPS": Param(
-                "int", 1, 20000, help="GRPO steps against the reward model", mini=30, t4=30
-            ),
-            "RLHF_COMPLETION_TOKENS": Param(
-                "int", 1, 4096, help="reply tokens, section 7", mini=16, t4=128
-            ),
-            "DPO_STEPS": Param("int", 1, 20000, help="DPO steps", mini=40, t4=30),
-            "DPO_LEARNING_RATE": DPO_LEARNING_RATE,
-            "DPO_BETA": Param("float", 1e-3, 10.0, help="DPO's beta"),
-            "NLL_WEIGHT": NLL_WEIGHT,
         },
         downloads=(
             Download("Qwen/Qwen2.5-0.5B-Instruct", "model", 1.0, MINI_DECODER),
             Download("openai/gsm8k", "dataset", 0.005, "gsm8k"),
-            ULTRAFEEDBACK,
         ),
         t4_gpu_gb=8.0,
-        t4_minutes=75,
+        t4_minutes=60,
         uses_mini_models=True,
         stand_in={
             "TRAIN_STEPS": 2,
+            "HACKING_STEPS": 2,
             "PROMPTS_PER_STEP": 2,
             "NUM_GENERATIONS": 2,
             "GROUP_SIZES": [2],
@@ -491,13 +480,6 @@ register(
             "EVAL_EXAMPLES": 4,
             "PASS_K": 2,
             "MAX_COMPLETION_TOKENS": 8,
-            "PREFERENCE_PAIRS": 16,
-            "PAIRS_PER_STEP": 2,
-            "RM_STEPS": 2,
-            "SFT_STEPS": 2,
-            "RLHF_STEPS": 2,
-            "RLHF_COMPLETION_TOKENS": 8,
-            "DPO_STEPS": 2,
         },
     )
 )
