@@ -23,6 +23,14 @@ from collections.abc import Callable, Sequence
 import torch
 
 TRUTH_PICK = "preferred form, picked by the truth"
+COST_COLUMNS = [
+    "seconds",
+    "seconds with the reward model",
+    "training steps",
+    "replies sampled in training",
+    "replies sampled per answer",
+    "networks in memory",
+]
 
 # ----- around the lesson: a policy's points, best-of-n's table ---------------------------------
 
@@ -91,6 +99,26 @@ def measured_run(model, snapshots, measure: Callable, thin_after: int | None = N
         snapshots.restore(model, step)
         rows[step], replies[step] = measure(model)
     return pd.DataFrame(rows).T.rename_axis("step"), replies
+
+
+def sample_and_score(
+    model, tokenizer, reward_model, prompts: Sequence[str], n: int, max_new_tokens: int, seed: int
+):
+    """``n`` replies sampled (temperature 1) for each of ``prompts``, about 128 at a time (a T4's
+    memory), each scored by ``reward_model``. Returns the replies (``evaluation.Reply``, each
+    prompt's next to each other) and their scores, prompts x n."""
+    from . import preference
+    from .core.evaluation import generate_replies
+
+    torch.manual_seed(seed)
+    batch = max(1, 128 // n)
+    samples = generate_replies(
+        model, tokenizer, prompts, max_new_tokens, batch_size=batch, samples=n
+    )
+    asked = [p for p in prompts for _ in range(n)]
+    texts = [s.text for s in samples]
+    scores = preference.reward_scores(reward_model, tokenizer, asked, texts, True, 64)
+    return samples, scores.reshape(len(prompts), n)
 
 
 def best_of_n_table(
@@ -192,30 +220,30 @@ def plot_over_optimisation(
     xlabel: str = "√(KL per reply from the start, nats)",
     chosen_score: float | None = None,
     marks: dict[str, float] | None = None,
-    connect: bool = False,
 ):
     """Gao et al.'s picture: each of ``metrics`` (the reward model's score, then the true
     preference) against the square root of the KL from the start, one series of markers per run
-    of ``curves`` ({label: table with a "KL per reply" column}; a run lacking a metric is left
-    out of its panel), unconnected unless ``connect`` (a run's KL estimate is noisy, so its steps
-    need not move right). A dashed line at the chosen answers' mean score (``chosen_score``),
-    dotted ones at the KLs of ``marks`` ({label: KL}); one legend under the panels."""
+    of ``curves`` ({label: table with a "KL per reply" column}), unconnected (a run's KL estimate
+    is noisy, so its steps need not move right); a table's ``TRUTH_PICK`` column joins the
+    preferred-form panel as "the truth's picks". A dashed line at the chosen answers' mean score
+    (``chosen_score``), dotted ones at the KLs of ``marks`` ({label: KL}); one legend below."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(3.4 * len(metrics), 3.6), layout="constrained", squeeze=False
     )
     for ax, metric in zip(axes[0], metrics, strict=True):
-        for (label, points), marker in zip(curves.items(), "o^sD", strict=False):
-            if metric in points:
-                ordered = points.sort_index()
-                x = ordered["KL per reply"].clip(lower=0) ** 0.5
-                style = dict(marker=marker, markersize=5, alpha=0.8, label=label)
-                ax.plot(x, ordered[metric], linestyle="-" if connect else "none", **style)
+        for (label, points), marker in zip(curves.items(), "o^s", strict=False):
+            series = [(label, metric, marker)]
+            if metric == "preferred form" and TRUTH_PICK in points:
+                series.append(("the truth's picks", TRUTH_PICK, "*"))
+            x = points["KL per reply"].clip(lower=0) ** 0.5
+            for name, column, style in series:
+                ax.plot(x, points[column], style, markersize=6, alpha=0.8, label=name)
         if chosen_score is not None and metric == "reward-model score":
             ax.axhline(chosen_score, color="grey", linestyle="--", label="chosen answers' mean")
-        for (label, kl), color in zip((marks or {}).items(), ("black", "grey"), strict=False):
-            ax.axvline(max(kl, 0) ** 0.5, color=color, linestyle=":", label=label)
+        for label, kl in (marks or {}).items():
+            ax.axvline(max(kl, 0) ** 0.5, color="black", linestyle=":", label=label)
         ax.set(xlabel=xlabel, title=metric)
         if metric != "reward-model score":
             ax.set(ylim=(0, 1), ylabel="share of held-out replies")
@@ -224,13 +252,7 @@ def plot_over_optimisation(
     for ax in axes[0]:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
-    fig.legend(
-        legend.values(),
-        legend.keys(),
-        loc="outside lower center",
-        ncols=min(len(legend), 4),
-        fontsize=10,
-    )
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=4, fontsize=10)
     return fig
 
 
