@@ -635,8 +635,8 @@ def plot_training_curves(runs: dict[int, Run], steps: int, max_length: int):
         ax.set_visible(False)
     for ax, (key, name, unit) in zip(axes.flat, panels, strict=False):
         for seed, run in runs.items():
-            steps, values = run.series(key)
-            ax.plot(steps, pd.Series(values).rolling(5, min_periods=1).mean(), label=f"seed {seed}")
+            at, values = run.series(key)
+            ax.plot(at, pd.Series(values).rolling(5, min_periods=1).mean(), label=f"seed {seed}")
         ax.set(title=name, xlabel="step", ylabel=unit)
         if key == "completions/mean_length":
             ax.set_ylim(0, max_length)
@@ -683,7 +683,7 @@ def plot_beta_sweep(sweep, steps: int):
     seeds = sweep.index.get_level_values("seed").nunique()
     ax.set(xlabel="KL from the reference per reply", ylabel="held-out accuracy")
     per_beta = f"{seeds} seed{'s' * (seeds > 1)} per β"
-    ax.set_title(f"held-out accuracy vs drift (KL per reply), {steps} steps, {per_beta}")
+    ax.set_title(f"held-out accuracy vs drift (KL per reply)\n{steps} steps, {per_beta}")
     ax.margins(0.12)
     ax.legend(fontsize=10)
     fig.tight_layout()

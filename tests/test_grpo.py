@@ -365,9 +365,10 @@ def test_a_run_with_a_notebooks_settings_and_its_figures(tiny_decoder):
     assert len(run.history) == 2
     curves = grpo.plot_training_curves({0: run}, 2, 3)
     assert sum(ax.get_visible() for ax in curves.axes) == 4 and curves.legends
+    assert curves._suptitle.get_text().startswith("GRPOTrainer, 2 steps")
     sweep = pd.DataFrame(
         {"KL per reply": [1.0, 0.1], "held-out accuracy": [0.8, 0.3]},
         index=pd.MultiIndex.from_tuples([(0.04, 0), (1.0, 0)], names=["beta", "seed"]),
     )
     title = grpo.plot_beta_sweep(sweep, 5).axes[0].get_title()
-    assert title == "held-out accuracy vs drift (KL per reply), 5 steps, 1 seed per β"
+    assert title == "held-out accuracy vs drift (KL per reply)\n5 steps, 1 seed per β"
