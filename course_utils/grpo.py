@@ -157,7 +157,8 @@ def grpo_terms_on_trl_batch(
     the advantages from them, the log-probabilities from the model (the sampling policy's from
     ``inputs["old_per_token_logps"]`` where TRL keeps them, else the current ones, detached),
     the reference's with the adapter switched off. Returns the rewards, the advantages, the loss
-    (differentiable with respect to the model) and the mean per-token KL estimate."""
+    (differentiable with respect to the model), the mean per-token KL estimate and the share of
+    reply tokens where the clip binds (ratio beyond 1 +- epsilon in the advantage's direction)."""
     model = trainer.model
     args = trainer.args
     decode = trainer.processing_class.batch_decode
@@ -177,10 +178,11 @@ def grpo_terms_on_trl_batch(
         with torch.no_grad(), model.disable_adapter():
             ref_logps = per_token_logps(model, *tensors, temperature=args.temperature)
     old_logps = inputs.get("old_per_token_logps")
+    old_logps = logps.detach() if old_logps is None else old_logps
     mask = inputs["completion_mask"].float()
     value = grpo_loss(
         logps,
-        logps.detach() if old_logps is None else old_logps,
+        old_logps,
         ref_logps,
         advantages,
         mask,
@@ -188,7 +190,16 @@ def grpo_terms_on_trl_batch(
         args.epsilon,
     )
     kl = torch.zeros(()) if ref_logps is None else masked_mean(per_token_kl(logps, ref_logps), mask)
-    return {"rewards": reward, "advantages": advantages, "loss": value, "kl": kl.detach()}
+    ratio = torch.exp(logps.detach() - old_logps)
+    sign = advantages.to(ratio.device).unsqueeze(1)
+    clipped = ((ratio > 1 + args.epsilon) & (sign > 0)) | ((ratio < 1 - args.epsilon) & (sign < 0))
+    return {
+        "rewards": reward,
+        "advantages": advantages,
+        "loss": value,
+        "kl": kl.detach(),
+        "clipped": masked_mean(clipped.float(), mask),
+    }
 
 
 def trl_batch(trainer, rows: list[dict], seed: int) -> dict:
@@ -252,7 +263,19 @@ def compare_with_trl(
         "groups with signal": 1 - no_signal_share(ours["rewards"], group_size),
         "advantage gap": (advantages - batch["advantages"]).abs().max().item(),
         "reward spread": ours["rewards"].std().item(),
+        "share of tokens clipped": ours["clipped"].item(),
     }
+
+
+def trl_comparison(trainer, batch: dict, reward_func, rows: list[dict], seed: int, old_shift=0.3):
+    """``compare_with_trl`` twice on the same batch, as sampled ("on-policy") and with the old
+    log-probabilities shifted by ``old_shift`` ("old log-probs shifted"): a DataFrame with one
+    column each, one row per measure."""
+    import pandas as pd
+
+    on_policy = compare_with_trl(trainer, batch, reward_func, rows)
+    shifted = compare_with_trl(trainer, batch, reward_func, rows, old_shift=old_shift, seed=seed)
+    return pd.DataFrame({"on-policy": on_policy, "old log-probs shifted": shifted})
 
 
 #: Sampling from the whole distribution, as GRPOTrainer does by default (a model's own
@@ -589,34 +612,38 @@ def first_batch_with_signal(
     return rows, batch
 
 
-#: The curves notebook 07 draws of each run: TRL's logged key and the panel's title.
+#: The curves notebook 07 draws of each run: TRL's logged key, the panel's title, its y label.
 CURVES = (
-    ("reward", "mean reward of the sampled replies"),
-    ("kl", "KL from the reference (per token)"),
-    ("completions/mean_length", "reply length (tokens)"),
-    ("frac_reward_zero_std", "share of groups with no signal"),
+    ("reward", "mean reward of the sampled replies", "reward"),
+    ("kl", "KL from the reference (per token)", "KL per token"),
+    ("completions/mean_length", "reply length (tokens)", "tokens"),
+    ("frac_reward_zero_std", "share of groups with no signal", "share of groups"),
 )
 
 
-def plot_training_curves(runs: dict[int, Run], title: str):
+def plot_training_curves(runs: dict[int, Run], steps: int, max_length: int):
     """One panel per logged metric of ``CURVES`` (TRL logs no KL when beta is 0), a line per
-    seed, each a mean over 5 steps. Returns the figure."""
+    seed, each a rolling mean over 5 steps; the reply length's axis runs from 0 to
+    ``max_length``; ``steps``, the runs' steps, goes in the title. Returns the figure."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    panels = [(k, t) for k, t in CURVES if all(r.series(k)[1] for r in runs.values())]
+    panels = [c for c in CURVES if all(r.series(c[0])[1] for r in runs.values())]
     rows = (len(panels) + 1) // 2
     fig, axes = plt.subplots(rows, 2, figsize=(9, 3.2 * rows), squeeze=False)
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
-    for ax, (key, name) in zip(axes.flat, panels, strict=False):
+    for ax, (key, name, unit) in zip(axes.flat, panels, strict=False):
         for seed, run in runs.items():
-            steps, values = run.series(key)
-            ax.plot(steps, pd.Series(values).rolling(5, min_periods=1).mean(), label=f"seed {seed}")
-        ax.set(title=name, xlabel="step")
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
+            at, values = run.series(key)
+            ax.plot(at, pd.Series(values).rolling(5, min_periods=1).mean(), label=f"seed {seed}")
+        ax.set(title=name, xlabel="step", ylabel=unit)
+        if key == "completions/mean_length":
+            ax.set_ylim(0, max_length)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=10)
+    fig.suptitle(f"GRPOTrainer, {steps} steps (each curve a rolling mean over 5 steps)")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 
@@ -636,9 +663,10 @@ def loophole_use(replies: Sequence[str], answers: Sequence[str], exact) -> dict[
     }
 
 
-def plot_beta_sweep(sweep):
+def plot_beta_sweep(sweep, steps: int):
     """Held-out accuracy against the drift (KL per reply), one open marker per run (index:
-    beta, seed), a shape and colour per beta, so that runs on the same point stay visible."""
+    beta, seed), a shape and colour per beta, so that runs on the same point stay visible;
+    ``steps``, the runs' steps, goes in the title."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -646,7 +674,7 @@ def plot_beta_sweep(sweep):
         ax.scatter(
             runs["KL per reply"],
             runs["held-out accuracy"],
-            label=f"beta {beta:g}",
+            label=f"β = {beta:g}",
             marker="os^vD"[i % 5],
             s=70,
             facecolors="none",
@@ -654,8 +682,10 @@ def plot_beta_sweep(sweep):
         )
     seeds = sweep.index.get_level_values("seed").nunique()
     ax.set(xlabel="KL from the reference per reply", ylabel="held-out accuracy")
-    ax.set_title(f"{seeds} seed(s) per beta")
-    ax.legend(fontsize=8)
+    per_beta = f"{seeds} seed{'s' * (seeds > 1)} per β"
+    ax.set_title(f"held-out accuracy vs drift (KL per reply)\n{steps} steps, {per_beta}")
+    ax.margins(0.12)
+    ax.legend(fontsize=10)
     fig.tight_layout()
     return fig
 

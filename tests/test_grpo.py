@@ -147,12 +147,13 @@ def test_from_scratch_grpo_equals_trl_on_the_same_batch(tiny_decoder, tmp_path, 
     rows = [r for r in rows for _ in range(4)]
     trainer.model.train()
     batch = grpo.trl_batch(trainer, rows, seed=1)
-    for shift in (0.0, 0.5):
-        gaps = grpo.compare_with_trl(trainer, batch, _reward, rows, old_shift=shift, seed=2)
+    table = grpo.trl_comparison(trainer, batch, _reward, rows, seed=2, old_shift=0.5)
+    for shift, gaps in zip((0.0, 0.5), table.to_dict().values(), strict=True):
         assert gaps["reward spread"] > 0 and gaps["advantage gap"] < 1e-6
         assert gaps["loss gap"] < 1e-5 and gaps["largest gradient gap"] < 1e-5
         assert gaps["largest gradient"] > 1e-4
         assert (gaps["mean KL per token"] > 1e-4) == bool(beta)
+        assert (gaps["share of tokens clipped"] > 0) == bool(shift)
     assert abs(gaps["TRL's loss"]) > 1e-4  # shifted ratios: more than a zero on-policy loss
 
 
@@ -362,9 +363,12 @@ def test_a_run_with_a_notebooks_settings_and_its_figures(tiny_decoder):
     run = grpo.run_with(settings, tokenizer, data, _reward, model=copy.deepcopy(model), steps=2)
     assert run.trainer.args.max_steps == 2 and run.trainer.args.num_generations == 2
     assert len(run.history) == 2
-    assert sum(ax.get_visible() for ax in grpo.plot_training_curves({0: run}, "t").axes) == 4
+    curves = grpo.plot_training_curves({0: run}, 2, 3)
+    assert sum(ax.get_visible() for ax in curves.axes) == 4 and curves.legends
+    assert curves._suptitle.get_text().startswith("GRPOTrainer, 2 steps")
     sweep = pd.DataFrame(
         {"KL per reply": [1.0, 0.1], "held-out accuracy": [0.8, 0.3]},
         index=pd.MultiIndex.from_tuples([(0.04, 0), (1.0, 0)], names=["beta", "seed"]),
     )
-    assert grpo.plot_beta_sweep(sweep).axes[0].get_title() == "1 seed(s) per beta"
+    title = grpo.plot_beta_sweep(sweep, 5).axes[0].get_title()
+    assert title == "held-out accuracy vs drift (KL per reply)\n5 steps, 1 seed per β"
