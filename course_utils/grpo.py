@@ -838,15 +838,21 @@ def task_rows(profile: str, seed: int, n: int = 4000) -> list[dict[str, str]]:
             {"question": e.prompt, "answer": e.target}
             for e in tasks.examples("kind", "train", n, seed)
         ]
+    return [{"question": q, "answer": a} for q, a in gsm8k_rows("train")]
+
+
+def gsm8k_rows(split: str) -> list[tuple[str, str]]:
+    """GSM8K's ``split`` as (question followed by where to put the final number, worked answer
+    ending in '#### n') pairs: notebook 07's t4 task and scripts/grpo.py's."""
     from . import data
 
     gsm8k = data.hub_dataset(
-        "openai/gsm8k", "GSM8K, 8.5k grade-school maths problems", "use the mini profile.", "main"
+        "openai/gsm8k",
+        "GSM8K, 8.5k grade-school maths problems",
+        "use the mini profile (PROFILE='mini').",
+        "main",
     )
-    return [
-        {"question": r["question"] + GSM8K_INSTRUCTION, "answer": r["answer"]}
-        for r in gsm8k["train"]
-    ]
+    return [(r["question"] + GSM8K_INSTRUCTION, r["answer"]) for r in gsm8k[split]]
 
 
 class SeededSampling:
