@@ -542,6 +542,50 @@ register(
 )
 
 
+register(
+    NotebookSpec(
+        stem="09_evaluation",
+        title="Did fine-tuning work? Evaluating fine-tuned models with a harness, with error bars",
+        params={
+            "MODEL": Param(
+                "model", help="the base model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M"
+            ),
+            "TUNED_MODEL": Param(
+                "model",
+                help="t4: its instruction-tuned release (mini trains its own)",
+                mini=MINI_DECODER,
+                t4="HuggingFaceTB/SmolLM2-360M-Instruct",
+            ),
+            "TRAINING_SEEDS": Param(
+                "int", 1, 10, help="training seeds of each recipe (mini)", mini=3, t4=1
+            ),
+            "SFT_STEPS": Param("int", 1, 20000, help="SFT steps (mini)", mini=60, t4=60),
+            "DPO_STEPS": Param("int", 1, 20000, help="DPO steps (mini)", mini=60, t4=60),
+            "GRPO_STEPS": Param("int", 1, 20000, help="GRPO steps (mini)", mini=40, t4=40),
+            "HELD_OUT_WORDS": Param(
+                "int", 1, 7, help="words of each category never trained on (mini's task)"
+            ),
+            "SHOTS": Param("int", 1, 10, help="worked examples in the few-shot prompt"),
+            "EVAL_EXAMPLES": Param(
+                "int", 4, 5000, help="items of each real task (t4)", mini=100, t4=200
+            ),
+            "BOOTSTRAP_ITERATIONS": Param("int", 100, 100000, help="bootstrap resamples"),
+            "MAX_NEW_TOKENS": Param("int", 1, 1024, help="reply tokens", mini=8, t4=256),
+        },
+        downloads=(
+            Download("HuggingFaceTB/SmolLM2-360M", "model", 0.72, MINI_DECODER),
+            SMOLLM2_DOWNLOAD,
+            Download("allenai/ai2_arc", "dataset", 0.003, "ai2_arc"),
+            Download("openai/gsm8k", "dataset", 0.005, "gsm8k"),
+        ),
+        t4_gpu_gb=3.0,
+        t4_minutes=15,
+        uses_mini_models=True,
+        stand_in={"EVAL_EXAMPLES": 8, "MAX_NEW_TOKENS": 8, "BOOTSTRAP_ITERATIONS": 200},
+    )
+)
+
+
 def spec_for(notebook: str) -> NotebookSpec:
     """The spec of a notebook, by stem ("01_catastrophic_forgetting") or number ("01")."""
     if notebook in NOTEBOOKS:

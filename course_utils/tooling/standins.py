@@ -179,6 +179,40 @@ def _gsm8k(folder: Path) -> None:
         data.to_parquet(str(folder / "main" / f"{split}-00000-of-00001.parquet"))
 
 
+def _ai2_arc(folder: Path) -> None:
+    """allenai/ai2_arc, configuration "ARC-Easy": ARC-Easy/train-, validation- and
+    test-00000-of-00001.parquet with id, question (strings), choices ({text: [...], label:
+    ["A", "B", ...]}) and answerKey (the right choice's label). Written from the mini world's
+    categories: "What kind of thing is a pear?" with four categories to choose from."""
+    import random
+
+    from datasets import Dataset
+
+    from ..mini import vocabulary
+
+    categories = sorted(vocabulary.CATEGORIES)
+    (folder / "ARC-Easy").mkdir()
+    for split, count in (("train", 20), ("validation", 8), ("test", 24)):
+        rng = random.Random(f"ai2_arc/{split}")
+        rows = []
+        for i in range(count):
+            answer = rng.choice(categories)
+            word = rng.choice(vocabulary.CATEGORIES[answer])
+            options = rng.sample([c for c in categories if c != answer], 3) + [answer]
+            rng.shuffle(options)
+            labels = list("ABCD")
+            rows.append(
+                {
+                    "id": f"Mini_{split}_{i}",
+                    "question": f"What kind of thing is a {word}?",
+                    "choices": {"text": options, "label": labels},
+                    "answerKey": labels[options.index(answer)],
+                }
+            )
+        path = folder / "ARC-Easy" / f"{split}-00000-of-00001.parquet"
+        Dataset.from_list(rows).to_parquet(str(path))
+
+
 #: Hub dataset id -> (stand-in name, writer of its local copy).
 #: Each Hub dataset with a stand-in, and the function that writes its local copy into
 #: ``paths.stand_in_dataset_dir(repo_id)``.
@@ -188,6 +222,7 @@ DATASETS: dict[str, Callable[[Path], None]] = {
     "trl-lib/ultrafeedback_binarized": _ultrafeedback,
     "dair-ai/emotion": _emotion,
     "openai/gsm8k": _gsm8k,
+    "allenai/ai2_arc": _ai2_arc,
 }
 
 
