@@ -420,7 +420,7 @@ def position_bias(right_first: Sequence[bool], right_second: Sequence[bool]) -> 
     }
 
 
-# @lesson notebooks/09_evaluation.ipynb cell=09-14 sha256=7905789a8ccd
+# @lesson notebooks/09_evaluation.ipynb cell=09-17 sha256=7905789a8ccd
 # (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def bootstrap_interval(
     scores: list[float], iterations: int = 2000, seed: int = 0, level: float = 0.95
@@ -461,7 +461,7 @@ def minimum_detectable_difference(
 
 
 # @end-lesson
-# @lesson notebooks/09_evaluation.ipynb cell=09-22 sha256=4351588f3a1a
+# @lesson notebooks/09_evaluation.ipynb cell=09-28 sha256=4351588f3a1a
 # (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     """Every run of ``n`` consecutive words of ``text``, lower-cased, punctuation dropped."""

@@ -547,21 +547,14 @@ register(
         stem="09_evaluation",
         title="Did fine-tuning work? Evaluating fine-tuned models with a harness, with error bars",
         params={
-            "MODEL": Param(
-                "model", help="the base model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M"
-            ),
-            "TUNED_MODEL": Param(
-                "model",
-                help="t4: its instruction-tuned release (mini trains its own)",
-                mini=MINI_DECODER,
-                t4="HuggingFaceTB/SmolLM2-360M-Instruct",
-            ),
+            "MODEL": Param("model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M"),
+            "TUNED_MODEL": Param("model", t4="HuggingFaceTB/SmolLM2-360M-Instruct"),
             "TRAINING_SEEDS": Param(
                 "int", 1, 10, help="training seeds of each recipe (mini)", mini=3, t4=1
             ),
-            "SFT_STEPS": Param("int", 1, 20000, help="SFT steps (mini)", mini=60, t4=60),
-            "DPO_STEPS": Param("int", 1, 20000, help="DPO steps (mini)", mini=60, t4=60),
-            "GRPO_STEPS": Param("int", 1, 20000, help="GRPO steps (mini)", mini=40, t4=40),
+            "SFT_STEPS": Param("int", 1, 20000, help="SFT steps (mini)", mini=30, t4=30),
+            "DPO_STEPS": Param("int", 1, 20000, help="DPO steps (mini)", mini=30, t4=30),
+            "GRPO_STEPS": Param("int", 1, 20000, help="GRPO steps (mini)", mini=30, t4=30),
             "HELD_OUT_WORDS": Param(
                 "int", 1, 7, help="words of each category never trained on (mini's task)"
             ),
