@@ -1,7 +1,6 @@
-"""The harness wrapper of notebook 09 (course_utils/harness.py): its statistics against scipy,
-and lm-eval's scores on the mini world against the course's own evaluation helper.
-
-lm-eval is not a course dependency yet: the tests that need it skip without it."""
+"""Notebook 09's harness module (course_utils/harness.py): its statistics against SciPy, its
+n-grams against lm-eval's decontamination code, the judge's bookkeeping, the t4 tasks' rows from
+their stand-ins, and lm-eval's scores on the mini world against the course's own helper."""
 
 from __future__ import annotations
 
@@ -17,12 +16,14 @@ N_ITEMS = 60
 
 @pytest.fixture(scope="module")
 def lm_eval():
-    return pytest.importorskip("lm_eval")
+    import lm_eval
+
+    return lm_eval
 
 
 @pytest.mark.parametrize(("hits", "n"), [(15, 60), (45, 60), (180, 200)])
 def test_bootstrap_interval_matches_scipys_percentile_bootstrap(hits, n):
-    stats = pytest.importorskip("scipy.stats")
+    from scipy import stats
     scores = [1.0] * hits + [0.0] * (n - hits)
     low, high = harness.bootstrap_interval(scores, iterations=20000, seed=0)
     ref = stats.bootstrap(
@@ -194,3 +195,72 @@ def test_shots_come_from_the_shot_rows_not_the_test_items(lm_eval, mini_report, 
         *worked, question = prompt.split("\n\n")
         assert question == row["prompt"]
         assert len(worked) == 2 and set(worked) <= shot_texts
+
+
+def test_word_ngrams_are_lm_evals_on_normalised_text():
+    from lm_eval.decontamination.janitor import word_ngrams
+
+    text = "the pear is a kind of what fruit"
+    for n in (1, 3, 4, 8, 9):
+        assert harness.word_ngrams(text, n) == {tuple(g.split()) for g in word_ngrams(text, n)}
+    assert harness.word_ngrams("The Pear, is?", 2) == {("the", "pear"), ("pear", "is")}
+    with pytest.raises(ValueError, match="n = 0"):
+        harness.word_ngrams(text, 0)
+
+
+def test_overlap_share_counts_the_items_ngrams_seen_in_training():
+    seen = harness.word_ngrams("what kind of thing is apple fruit", 4)
+    assert harness.overlap_share("What kind of thing is apple? fruit", seen, 4) == 1.0
+    assert harness.overlap_share("What kind of thing is pear? fruit", seen, 4) == 0.5
+    assert harness.overlap_share("two words", seen, 4) == 0.0
+
+
+def test_position_bias_separates_the_order_from_the_replies():
+    # pair 1: always "A" (right first, wrong second); pair 2: right both times; 3: always "B"
+    bias = harness.position_bias([True, True, False], [False, True, True])
+    assert bias["same position in both orders"] == pytest.approx(2 / 3)
+    assert bias["right in both orders"] == pytest.approx(1 / 3)
+    assert bias["right when shown first"] == pytest.approx(2 / 3)
+
+
+def test_kind_rows_give_every_item_the_six_categories():
+    rows = harness.kind_rows([("What kind of thing is pear?", "fruit")])
+    assert rows[0]["choices"][rows[0]["label"]] == "fruit" and len(rows[0]["choices"]) == 6
+
+
+def test_preference_rows_never_reject_the_right_answer():
+    pairs = [(f"q{i}", "fruit") for i in range(50)]
+    rows = harness.preference_rows(pairs, seed=0)
+    assert all(r["chosen"] == "fruit" != r["rejected"] for r in rows)
+    assert rows == harness.preference_rows(pairs, seed=0)
+
+
+def test_the_t4_tasks_rows_from_their_stand_ins(monkeypatch, tmp_path):
+    """ARC-Easy's and GSM8K's rows read through the stand-ins, which have the Hub's layout."""
+    from course_utils.core import hub, paths
+    from course_utils.tooling import standins
+
+    monkeypatch.setenv(hub.STAND_INS_ENV, "1")
+    monkeypatch.setattr(paths, "stand_ins_dir", lambda: tmp_path)
+    standins.write_dataset("allenai/ai2_arc")
+    standins.write_dataset("openai/gsm8k")
+    arc = harness.arc_rows("test", 5)
+    assert len(arc) == 5
+    assert all(r["choices"][r["label"]] == r["answer"] and len(r["choices"]) == 4 for r in arc)
+    gsm8k = harness.gsm8k_task_rows("test", 3)
+    assert all(r["answer"].lstrip("-").isdigit() for r in gsm8k)
+
+
+@pytest.mark.build
+def test_the_number_filter_scores_the_final_number(lm_eval, mini_report, tmp_path):
+    """``extract=NUMBER``: a reply is right when its last number is the answer (GSM8K's way)."""
+    from course_utils.core import paths
+    from course_utils.mini.build import DECODER_DIR
+
+    folder = paths.models_dir() / DECODER_DIR
+    rows = [{"prompt": "What is 2 plus 3?", "answer": "5"}] * 2
+    harness.write_task("sums", rows, tmp_path, "generate_until", extract=harness.NUMBER)
+    config = (tmp_path / "sums.yaml").read_text()
+    assert "regex" in config and "group_select: -1" in config
+    result = harness.evaluate(folder, ["sums"], tmp_path)["sums"]
+    assert len(result.scores) == 2 and set(result.scores) <= {0.0, 1.0}

@@ -548,7 +548,7 @@ register(
         title="Did fine-tuning work? Evaluating fine-tuned models with a harness, with error bars",
         params={
             "MODEL": Param("model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M"),
-            "TUNED_MODEL": Param("model", t4="HuggingFaceTB/SmolLM2-360M-Instruct"),
+            "TUNED": Param("model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M-Instruct"),
             "TRAINING_SEEDS": Param(
                 "int", 1, 10, help="training seeds of each recipe (mini)", mini=3, t4=1
             ),
