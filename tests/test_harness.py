@@ -24,6 +24,7 @@ def lm_eval():
 @pytest.mark.parametrize(("hits", "n"), [(15, 60), (45, 60), (180, 200)])
 def test_bootstrap_interval_matches_scipys_percentile_bootstrap(hits, n):
     from scipy import stats
+
     scores = [1.0] * hits + [0.0] * (n - hits)
     low, high = harness.bootstrap_interval(scores, iterations=20000, seed=0)
     ref = stats.bootstrap(

@@ -38,7 +38,13 @@ TAUGHT_IN_CELLS = {
         "brevity_reward",
     },
     "08": {"best_of_n", "best_of_n_kl", "best_of_n_distribution"},
-    "09": {"bootstrap_interval", "quantile", "minimum_detectable_difference", "word_ngrams", "overlap_share"},
+    "09": {
+        "bootstrap_interval",
+        "quantile",
+        "minimum_detectable_difference",
+        "word_ngrams",
+        "overlap_share",
+    },
 }
 
 

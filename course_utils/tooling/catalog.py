@@ -553,7 +553,7 @@ register(
                 "int", 1, 10, help="training seeds of each recipe (mini)", mini=3, t4=1
             ),
             "SFT_STEPS": Param("int", 1, 20000, help="SFT steps (mini)", mini=30, t4=30),
-            "DPO_STEPS": Param("int", 1, 20000, help="DPO steps (mini)", mini=30, t4=30),
+            "DPO_STEPS": Param("int", 1, 20000, help="DPO steps (mini)", mini=60, t4=60),
             "GRPO_STEPS": Param("int", 1, 20000, help="GRPO steps (mini)", mini=30, t4=30),
             "HELD_OUT_WORDS": Param(
                 "int", 1, 7, help="words of each category never trained on (mini's task)"
