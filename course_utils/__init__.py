@@ -11,6 +11,7 @@ source of the functions it writes out; ``python -m course_utils lessons --check`
     06 DPO                 preference (Bradley-Terry, DPO, SFT and reward-model stages), recipes
     07 GRPO                grpo (rewards, group advantages, the clipped loss, KL), qlora
     08 RLHF                rlhf (best-of-n and its KL; runs at matched KL), preference, grpo
+    09 Evaluation          harness (lm-eval tasks, bootstrap, detectable difference, n-grams, judge)
 
 Shared by the lessons:
     training            a small explicit PyTorch training loop and its label-masked step
