@@ -478,3 +478,38 @@ def overlap_share(text: str, seen: set[tuple[str, ...]], n: int) -> float:
 
 
 # @end-lesson
+
+
+def write_real_tasks(folder: str | Path, n: int, max_gen_toks: int) -> list[dict]:
+    """``t4``'s tasks in ``folder``: the first ``n`` test questions of ARC-Easy scored both ways
+    (``arc_generate``, ``arc_choice``) and of GSM8K by its final number (``gsm8k``), with worked
+    examples from their training splits. Returns ARC-Easy's rows."""
+    arc, shots = arc_rows("test", n), arc_rows("train", 20)
+    write_task("arc_generate", arc, folder, "generate_until", 32, shots)
+    write_task("arc_choice", arc, folder, "multiple_choice", shot_rows=shots)
+    gsm8k, worked = gsm8k_task_rows("test", n), gsm8k_task_rows("train", 20)
+    write_task("gsm8k", gsm8k, folder, "generate_until", max_gen_toks, worked, extract=NUMBER)
+    return arc
+
+
+# ----- figures -----------------------------------------------------------------------------------
+
+
+def plot_intervals(intervals, ylabel: str):
+    """Each model's score with its interval (error bars), one colour per way of scoring:
+    ``intervals`` is indexed by (scoring, model) with columns score, 95 % low, 95 % high."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    scorings = list(dict.fromkeys(intervals.index.get_level_values(0)))
+    for i, scoring in enumerate(scorings):
+        part = intervals.loc[scoring]
+        below, above = part["score"] - part["95 % low"], part["95 % high"] - part["score"]
+        x = [j + 0.2 * (i - (len(scorings) - 1) / 2) for j in range(len(part))]
+        ax.errorbar(x, part["score"], yerr=[below, above], fmt="o", capsize=4, label=scoring)
+    ax.set_xticks(range(len(part)), list(part.index))
+    ax.set(ylabel=ylabel, ylim=(0, 1.05))
+    ax.set_title("Each model's score with its 95 % bootstrap interval")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
