@@ -23,6 +23,7 @@ PACKAGES = {
     "bitsandbytes": "bitsandbytes",
     "evaluate": "evaluate",
     "rouge_score": "rouge-score",
+    "lm_eval": "lm-eval",
     "papermill": "papermill",
     "matplotlib": "matplotlib",
 }
