@@ -284,11 +284,11 @@ def arc_rows(split: str, n: int) -> list[dict]:
 
 def gsm8k_task_rows(split: str, n: int) -> list[dict]:
     """The first ``n`` GSM8K problems of ``split`` as rows whose ``answer`` is the final number."""
-    from .grpo import final_number, gsm8k_rows
+    from . import grpo
 
     return [
-        {"prompt": question, "answer": f"{final_number(worked):g}"}
-        for question, worked in gsm8k_rows(split)[:n]
+        {"prompt": question, "answer": f"{grpo.final_number(worked):g}"}
+        for question, worked in grpo.gsm8k_rows(split)[:n]
     ]
 
 
@@ -461,7 +461,7 @@ def minimum_detectable_difference(
 
 
 # @end-lesson
-# @lesson notebooks/09_evaluation.ipynb cell=09-28 sha256=4351588f3a1a
+# @lesson notebooks/09_evaluation.ipynb cell=09-29 sha256=4351588f3a1a
 # (taught in that notebook cell: edit it there, then run `python -m course_utils lessons`)
 def word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     """Every run of ``n`` consecutive words of ``text``, lower-cased, punctuation dropped."""

@@ -418,6 +418,9 @@ register(
 )
 
 
+# Shared by notebooks 07 (GRPO) and 09 (evaluation): the kind task split by word.
+HELD_OUT_WORDS = Param("int", 1, 7, help="words of each category never trained on (mini's task)")
+
 register(
     NotebookSpec(
         stem="07_grpo",
@@ -457,9 +460,7 @@ register(
                 "float", 0.1, 3.0, help="sampling temperature, section 6", mini=1.5, t4=1.0
             ),
             "PASS_K": Param("int", 2, 64, help="samples per prompt for pass@k"),
-            "HELD_OUT_WORDS": Param(
-                "int", 1, 7, help="words of each category never trained on (mini's task)"
-            ),
+            "HELD_OUT_WORDS": HELD_OUT_WORDS,
             "EVAL_EXAMPLES": Param("int", 4, 5000, help="held-out prompts", mini=100, t4=100),
             "MAX_COMPLETION_TOKENS": Param("int", 1, 4096, help="reply tokens", mini=8, t4=200),
         },
@@ -548,16 +549,14 @@ register(
         title="Did fine-tuning work? Evaluating fine-tuned models with a harness, with error bars",
         params={
             "MODEL": Param("model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M"),
-            "TUNED": Param("model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M-Instruct"),
+            "TUNED": SMOLLM2,
             "TRAINING_SEEDS": Param(
                 "int", 1, 10, help="training seeds of each recipe (mini)", mini=3, t4=1
             ),
             "SFT_STEPS": Param("int", 1, 20000, help="SFT steps (mini)", mini=30, t4=30),
             "DPO_STEPS": Param("int", 1, 20000, help="DPO steps (mini)", mini=60, t4=60),
             "GRPO_STEPS": Param("int", 1, 20000, help="GRPO steps (mini)", mini=30, t4=30),
-            "HELD_OUT_WORDS": Param(
-                "int", 1, 7, help="words of each category never trained on (mini's task)"
-            ),
+            "HELD_OUT_WORDS": HELD_OUT_WORDS,
             "SHOTS": Param("int", 1, 10, help="worked examples in the few-shot prompt"),
             "EVAL_EXAMPLES": Param(
                 "int", 4, 5000, help="items of each real task (t4)", mini=100, t4=200
