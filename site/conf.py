@@ -19,3 +19,9 @@ html_theme_options = {
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
 html_favicon = "_static/favicon.svg"  # a local one: the browser asks for a favicon on every page
 html_context = {"default_mode": "light"}
+html_css_files = ["course.css"]
+html_js_files = ["course.js"]
+myst_html_meta = {
+    "description": "A hands-on course on fine-tuning large language models: notebooks that run "
+    "on a free Colab T4 and, with the course's mini models, on any laptop."
+}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -72,6 +73,13 @@ def _local_file(built: Path, base: str, url: str) -> Path | None:
     return path / "index.html" if path.is_dir() else path
 
 
+#: Pages photographed at a desktop's and a phone's width (saved beside the run's outputs).
+SHOT_PAGES = ("index.html", "mini/07_grpo.html", "mini/09_evaluation.html")
+WIDTHS = (1280, 390)
+#: The most a page may weigh with everything it loads (HTML, scripts, styles, fonts, images).
+PAGE_BOUND_MB = 3.0
+
+
 def test_every_page_in_a_real_browser(built, served, course_run):
     from playwright.sync_api import sync_playwright
 
@@ -86,7 +94,7 @@ def test_every_page_in_a_real_browser(built, served, course_run):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=browser_path(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        current = {"page": ""}
+        current = {"page": "", "bytes": 0}
         page.on(
             "console",
             lambda m: (
@@ -96,9 +104,12 @@ def test_every_page_in_a_real_browser(built, served, course_run):
             ),
         )
         page.on("pageerror", lambda e: problems.append(f"{current['page']}: {e}"))
+        page.on("response", lambda r: current.update(bytes=current["bytes"] + _size(built, r.url)))
         for name in pages:
-            current["page"] = name
+            current["page"], current["bytes"] = name, 0
             page.goto(f"{served}/{name}", wait_until="load")
+            if current["bytes"] > PAGE_BOUND_MB * 2**20:
+                problems.append(f"{name}: {current['bytes'] / 2**20:.1f} MB loaded")
             for src, width in page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.src, e.complete ? e.naturalWidth : 0])"
             ):
@@ -108,16 +119,50 @@ def test_every_page_in_a_real_browser(built, served, course_run):
                 target = _local_file(built, served, href)
                 if target is not None and not target.exists():
                     problems.append(f"{name}: broken link {href}")
-            if name in ("index.html", "mini/07_grpo.html"):
-                page.screenshot(path=str(shots / name.replace("/", "_").replace(".html", ".png")))
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            for name in SHOT_PAGES:
+                page.goto(f"{served}/{name}", wait_until="load")
+                stem = name.replace("/", "_").replace(".html", "")
+                page.screenshot(path=str(shots / f"{stem}-{width}.png"))
+                too_wide = page.eval_on_selector_all(
+                    ".cell_output img",
+                    "els => els.filter(e => e.getBoundingClientRect().right > "
+                    "document.documentElement.clientWidth + 1).length",
+                )
+                if too_wide:
+                    problems.append(f"{name} at {width} px: {too_wide} figures wider than the page")
+        page.set_viewport_size({"width": 1280, "height": 900})
         current["page"] = "search"  # Sphinx's search, in the browser, over every page
         page.goto(f"{served}/search.html?q=GRPOTrainer", wait_until="load")
         page.wait_for_selector("ul.search li", timeout=15000)
         found = page.eval_on_selector_all("ul.search li a", "els => els.map(e => e.href)")
+        current["page"] = "copy button"
+        page.goto(f"{served}/mini/09_evaluation.html", wait_until="load")
+        buttons = page.eval_on_selector_all("button.course-copy", "els => els.length")
         browser.close()
     assert any("07_grpo" in href for href in found), found
+    assert buttons > 5, buttons
     assert not problems, "\n".join(problems[:30])
-    assert (shots / "index.png").exists() and (shots / "mini_07_grpo.png").exists()
+    for width in WIDTHS:
+        for name in SHOT_PAGES:
+            stem = name.replace("/", "_").replace(".html", "")
+            assert (shots / f"{stem}-{width}.png").exists()
+
+
+def _size(built: Path, url: str) -> int:
+    """The bytes of a file the site serves (0 for anything else)."""
+    path = urlparse(url).path.split(f"/{PREFIX}/", 1)[-1]
+    target = built / unquote(path)
+    return target.stat().st_size if target.is_file() else 0
+
+
+def test_the_site_publishes_no_source_maps_and_a_measured_page(built, course_run):
+    assert not list(built.rglob("*.map"))
+    measured = (built / "measured.html").read_text()
+    for row in json.loads((course_run / "summary.json").read_text()):
+        assert row["notebook"] in measured
+    assert 'name="description"' in (built / "index.html").read_text()
 
 
 def test_the_landing_table_is_the_runs_summary(built, course_run):
@@ -140,12 +185,17 @@ def test_each_notebook_page_shows_figures_solutions_and_results(built, course_ru
         saved = len(list(figures.glob("*.png"))) if figures.exists() else 0
         assert shown >= saved, f"{row['notebook']}: {shown} figures shown, {saved} saved"
         source = nbformat.read(paths.notebooks_dir() / f"{row['notebook']}.ipynb", as_version=4)
+        solutions = []
         if any("solution" in c.metadata.get("tags", []) for c in source.cells):
             solutions = [cell for cell in cells if "tag_solution" in cell.split(">", 1)[0]]
             assert solutions, row["notebook"]  # folded (hide-cell), with their own outputs
             assert all("tag_hide-cell" in cell for cell in solutions), row["notebook"]
             assert any("cell_output" in cell for cell in solutions), row["notebook"]
-        for name in list(row["results"])[:3]:
-            assert f'<code class="docutils literal notranslate"><span class="pre">{name}' in html
+        for name in list(row["results"])[:3]:  # folded, named for readers
+            assert site.reader_name(name) in html, name
+        assert "recorded-results" in html or not row["results"], row["notebook"]
+        assert "Show the solution" in html or not solutions, row["notebook"]
+        assert "run</strong>" in html and "This page shows the" in html  # the banner
+        assert not re.search(r"/tmp/|/home/|/work/", html.split('<div class="cell ', 1)[-1])
         assert "injected-parameters" not in html and "show_recorded" not in html
         assert "output stderr" not in html, row["notebook"]

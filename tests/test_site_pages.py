@@ -35,16 +35,74 @@ def _executed(tmp_path):
 
 def test_a_reading_copy_keeps_the_lesson_and_drops_the_noise(tmp_path):
     target = tmp_path / "page.ipynb"
-    site.reading_copy(_executed(tmp_path), target, {"a": 1.0, "b": [1, 2]})
+    site.reading_copy(_executed(tmp_path), target, {"a": 1.0, "b": [1, 2]}, note="THE BANNER")
     nb = nbformat.read(target, as_version=4)
     sources = [c.source for c in nb.cells]
     assert site.LOCAL_BADGE in sources[0] and site.COLAB_BADGE not in sources[0]
+    assert sources[1] == "THE BANNER"  # under the title
     assert "SEED = 1" not in sources  # papermill's injected parameters
-    assert [o.get("text") for o in nb.cells[1].outputs] == ["loss 0.1\n"]  # no stderr, widget
-    assert "show_recorded" not in "".join(sources)  # the dump became a table
-    assert "| `a` | 1 |" in sources[2] and "| `b` | [1, 2] |" in sources[2]
-    assert nb.cells[3].cell_type == "code" and "hide-cell" in nb.cells[3].metadata.tags
+    assert [o.get("text") for o in nb.cells[2].outputs] == ["loss 0.1\n"]  # no stderr, widget
+    assert "show_recorded" not in "".join(sources)  # the dump became a table, folded
+    assert "| a | 1 |" in sources[3] and "| b | [1, 2] |" in sources[3]
+    assert sources[3].startswith("<details") and "recorded results (2 values)" in sources[3]
+    solution = nb.cells[4]
+    assert solution.cell_type == "code" and "hide-cell" in solution.metadata.tags
+    assert solution.metadata.mystnb["code_prompt_show"] == "Show the solution"
     assert "widgets" not in nb.metadata
+
+
+def test_a_reading_copy_folds_the_explanation_and_drops_the_runner_note(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    runner = (
+        "**Exercises.** Three.\n\nThe solutions follow. Try first: a lecture run of the course "
+        "runner (`python -m course_utils run`)\nshows the solution cells without running them; "
+        "`make course` and the tests run them."
+    )
+    output = nbformat.v4.new_code_cell("print(path)")
+    output.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="saved /tmp/tasks-x1/kind.jsonl\n")
+    ]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(runner),
+        output,
+        nbformat.v4.new_code_cell("print(2)", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_markdown_cell("It prints 2 because.\n\n**Exercise 2.** Next."),
+    ]
+    path, target = tmp_path / "02_x.ipynb", tmp_path / "page.ipynb"
+    nbformat.write(nb, path)
+    site.reading_copy(path, target, {})
+    cells = nbformat.read(target, as_version=4).cells
+    assert "make course" not in cells[0].source and "try each exercise first" in cells[0].source
+    assert cells[1].outputs[0]["text"] == "saved …/kind.jsonl\n"
+    explained, rest = cells[3].source.split("</details>")
+    assert "The solution explained" in explained and "It prints 2 because." in explained
+    assert rest.strip() == "**Exercise 2.** Next."
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(True, "yes"), (1129088.0, "1,129,088"), (0.83333, "0.833"), (float("nan"), "n/a"), (3, "3")],
+)
+def test_recorded_values_are_formatted_for_readers(value, text):
+    assert site.format_value(value) == text
+
+
+def test_results_keys_read_as_words():
+    assert site.reader_name("old_acc_full_ft_lr0p0001") == "old acc full ft lr0.0001"
+    assert site.reader_name("claim_the_overlap_holds") == "check: the overlap holds"
+
+
+def test_build_paths_are_shortened_and_web_addresses_kept():
+    text = "in /tmp/tasks-ab/x.jsonl and /work/main/models/mini-decoder, see https://a.b/c/d"
+    assert site.without_build_paths(text) == "in …/x.jsonl and …/mini-decoder, see https://a.b/c/d"
+    assert site.without_build_paths("1/6 and a/b") == "1/6 and a/b"
+
+
+def test_the_banner_names_the_run():
+    header = {"machine": "a laptop", "date": "2026-01-02", "versions": "torch 2"}
+    note = site.banner("mini", header, "abc1234")
+    assert "`mini` run" in note and "a laptop, 2026-01-02" in note and "abc1234" in note
+    assert note.startswith("```{note}")
 
 
 @pytest.mark.parametrize(
@@ -70,7 +128,7 @@ def test_the_landing_page_holds_each_runs_table(tmp_path):
             "status": "ok",
             "seconds": 120.0,
             "peak_mb": 800.0,
-            "results": {"acc_after": 0.91},
+            "results": {"acc_before": 0.25, "acc_after_seed0": 0.8333, "zzz": 1},
             "profile": "mini",
             "finished": "2026-01-02T10:00:00+00:00",
             "machine": "a laptop",
@@ -92,7 +150,14 @@ def test_the_landing_page_holds_each_runs_table(tmp_path):
     assert site.run_header(run) == {"machine": "a laptop", "date": date}
     page = site.landing_page({"mini": run}, {"mini": ["07_grpo"]})
     assert f"machine a laptop, date {date}." in page
-    assert "(mini/07_grpo.ipynb)" in page and "| 2.0 | 0.78 GB |" in page
+    assert "(mini/07_grpo.ipynb)" in page
+    # the headline results the catalogue declares, not the first keys alphabetically
+    assert "| 2.0 | held-out accuracy before GRPO 0.25; after GRPO 0.833 |" in page
+    assert "zzz" not in page and "| 0.1 | **failed** |" in page
+    assert "(measured.md)" in page and "\nmeasured\n```" in page
+    measured = site.measured_page({"mini": run})
+    assert "| 07_grpo | ok | 120 | yes | 0.78 | yes |" in measured
+    assert f"{site.MINI_BUDGET_SECONDS} s" in measured
     assert "06 · " in page and "(mini/06_dpo.ipynb)" not in page  # failed: no page to link
     assert "mini/07_grpo\n```" in page  # the toctree lists the pages that exist
 
@@ -129,3 +194,15 @@ def test_a_site_never_replaces_a_folder_it_did_not_build(tmp_path):
     with pytest.raises(FileExistsError, match=f"--out {run}: a folder that is not a site"):
         site.build({"mini": run}, run)
     assert (run / "summary.json").exists()
+
+
+def test_every_notebook_declares_headline_results_its_reference_run_records():
+    """The landing page's results are chosen per notebook (catalogue), not the first keys."""
+    from course_utils.core import paths
+    from course_utils.tooling import catalog, reference
+
+    recorded = reference.read()["notebooks"]
+    for path in paths.course_notebooks():
+        spec = catalog.spec_for(path.stem)
+        assert 2 <= len(spec.headline) <= 3, path.stem
+        assert {key for key, _ in spec.headline} <= set(recorded[path.stem]), path.stem

@@ -50,6 +50,9 @@ class NotebookSpec:
     uses_mini_models: bool = False
     # Parameter values for the t4 stand-in test: step and example counts cut to a few.
     stand_in: dict[str, Any] = field(default_factory=dict)
+    # Two or three recorded results that say what the notebook found, for the website's landing
+    # page: (key of the results, a reader's name for it).
+    headline: tuple[tuple[str, str], ...] = ()
 
 
 NOTEBOOKS: dict[str, NotebookSpec] = {}
@@ -73,6 +76,10 @@ LORA_ALPHA = Param("float", 0.1, 1024, help="LoRA scales B·A by alpha / r")
 register(
     NotebookSpec(
         stem="00_setup_check",
+        headline=(
+            ("checks_failed", "checks failed"),
+            ("mini_models_ok", "mini models load"),
+        ),
         title="Set-up check",
         params={
             "CHECK_MINI_MODELS": Param("bool", help="load the mini models, ask each a question")
@@ -85,6 +92,11 @@ register(
 register(
     NotebookSpec(
         stem="01_catastrophic_forgetting",
+        headline=(
+            ("old_acc_full_ft", "old tasks after full fine-tuning"),
+            ("old_acc_l2sp", "old tasks with L2-SP"),
+            ("new_acc_full_ft", "new task, full fine-tuning"),
+        ),
         title="Catastrophic forgetting, measured, and what mitigates it",
         params={
             "MODEL": Param("model", mini=MINI_SEQ2SEQ, t4="google/flan-t5-small"),
@@ -128,6 +140,11 @@ register(
 register(
     NotebookSpec(
         stem="02_flan_t5_instruction_tuning",
+        headline=(
+            ("rouge1_zero_shot", "ROUGE-1 zero-shot"),
+            ("rouge1_finetuned", "ROUGE-1 fine-tuned"),
+            ("fact_error_share", "summaries with a wrong fact"),
+        ),
         title="Instruction tuning FLAN-T5: prompting vs fine-tuning, measured with ROUGE",
         params={
             "MODEL": FLAN_T5_BASE,
@@ -168,6 +185,11 @@ register(
 register(
     NotebookSpec(
         stem="03_prompt_and_prefix_tuning",
+        headline=(
+            ("acc_prompt_tuning_text", "prompt tuning"),
+            ("acc_prefix", "prefix tuning"),
+            ("acc_lora", "LoRA"),
+        ),
         title="Prompt tuning, prefix tuning and the PEFT family, measured side by side",
         params={
             "MODEL": FLAN_T5_BASE,
@@ -237,6 +259,11 @@ register(
 register(
     NotebookSpec(
         stem="04_lora_rank_alpha_sweeps",
+        headline=(
+            ("acc_base", "base model"),
+            ("acc_r16_a16", "LoRA r = 16, alpha = 16"),
+            ("acc_full_ft", "full fine-tuning"),
+        ),
         title="LoRA from first principles: rank and alpha swept, merged, counted exactly",
         params={
             "MODEL": FLAN_T5_BASE,
@@ -313,6 +340,11 @@ register(
 register(
     NotebookSpec(
         stem="05_qlora_mistral_7b_unsloth",
+        headline=(
+            ("acc_qlora", "QLoRA"),
+            ("acc_lora_fp32", "LoRA on a 32-bit base"),
+            ("quant_mae_nf4", "NF4's mean error"),
+        ),
         title="Quantization by hand, and QLoRA on Mistral-7B with Unsloth on a T4",
         params={
             "MODEL": Param("model", mini=MINI_DECODER, t4="unsloth/mistral-7b-v0.3-bnb-4bit"),
@@ -370,6 +402,11 @@ REPLY_TOKENS = Param("int", 1, 1024, help="reply tokens", mini=16, t4=128)
 register(
     NotebookSpec(
         stem="06_dpo",
+        headline=(
+            ("pref_form_rate_sft", "preferred form after SFT"),
+            ("pref_form_rate_dpo", "after DPO"),
+            ("pref_form_rate_dpo_nll", "after DPO + NLL"),
+        ),
         title="From RLHF to DPO: the loss written out, trained, and its beta measured",
         params={
             "MODEL": SMOLLM2,
@@ -424,6 +461,11 @@ HELD_OUT_WORDS = Param("int", 1, 7, help="words of each category never trained o
 register(
     NotebookSpec(
         stem="07_grpo",
+        headline=(
+            ("acc_before", "held-out accuracy before GRPO"),
+            ("acc_after_seed0", "after GRPO"),
+            ("hack_loophole_reward_loophole_used", "loophole used when paid"),
+        ),
         title="Reinforcement learning with verifiable rewards: GRPO from scratch, against TRL",
         params={
             "MODEL": Param("model", mini=MINI_DECODER, t4="Qwen/Qwen2.5-0.5B-Instruct"),
@@ -488,6 +530,11 @@ register(
 register(
     NotebookSpec(
         stem="08_rlhf",
+        headline=(
+            ("reward_model_acc", "reward model's pair accuracy"),
+            ("grpo_last_reward_model_score", "GRPO's reward-model score"),
+            ("grpo_last_preferred_form", "GRPO's preferred form"),
+        ),
         title="RLHF: a reward model, best-of-n, GRPO against it, DPO, and over-optimisation",
         params={
             "MODEL": SMOLLM2,
@@ -546,6 +593,11 @@ register(
 register(
     NotebookSpec(
         stem="09_evaluation",
+        headline=(
+            ("log_likelihood_chat_0_shots_dpo", "DPO by log-likelihood"),
+            ("generation_chat_0_shots_dpo", "DPO by generation"),
+            ("detectable_difference", "smallest detectable difference"),
+        ),
         title="Did fine-tuning work? Evaluating fine-tuned models with a harness, with error bars",
         params={
             "MODEL": Param("model", mini=MINI_DECODER, t4="HuggingFaceTB/SmolLM2-360M"),

@@ -3,16 +3,23 @@
 
 Nothing is executed here. Each notebook is copied and cleaned for reading: the parameters cell
 that papermill injects, stderr (progress bars, library warnings), widget views and the record
-dump (the cell that calls ``show_recorded()``) goes; the solution cells are folded under their
-exercises (myst-nb's ``hide-cell``); the recorded results follow as a table. The landing page
-holds each run's table, date, machine and versions, all from ``summary.json``. The build needs
-no network: every asset (theme, search, the Colab badge) is local.
+dump (the cell that calls ``show_recorded()``) goes; a banner under the title names the run
+(profile, models, machine, date, commit); paths of the build machine in outputs are shortened;
+the solution cells are folded under their exercises ("Show the solution"), each with the
+explanation that follows it; the runner's instructions, meaningless on the web, go; the
+recorded results follow, folded, with names and numbers for readers. The landing page holds
+each run's table (the headline results each notebook declares in the catalogue), date, machine
+and versions, all from ``summary.json``; a "Measured" page gives each notebook's seconds and
+memory against the course's budget. The build needs no network: every asset (theme, search, the
+Colab badge, the copy buttons) is local, and no source map is published.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import math
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +30,7 @@ from typing import Any
 from ..core import paths
 from . import catalog
 from .results import show_recorded
-from .runner import SOLUTION_TAG
+from .runner import MINI_BUDGET_SECONDS, SOLUTION_TAG
 
 SITE_SOURCES = paths.repo_root() / "site"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -87,30 +94,124 @@ def is_results_dump(source: str) -> bool:
     )
 
 
+def format_value(value: Any) -> str:
+    """A recorded value for readers: yes/no for booleans, whole numbers without a decimal point
+    (1,129,088), other numbers to three significant figures, "n/a" for a missing number."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        if isinstance(value, float) and math.isnan(value):
+            return "n/a"
+        if float(value).is_integer():
+            return f"{int(value):,}"
+        return f"{value:.3g}"
+    return json.dumps(value)
+
+
+def reader_name(key: str) -> str:
+    """A results key as words: underscores as spaces, "0p001" as 0.001, "claim_" as "check:"."""
+    text = re.sub(r"(\d)p(\d)", r"\1.\2", key)
+    text = re.sub(r"^claim_", "check: ", text)
+    return text.replace("_", " ")
+
+
 def results_table(results: dict[str, Any]) -> str:
-    """A notebook's recorded results as a Markdown table."""
+    """A notebook's recorded results as a folded Markdown table (an HTML ``details`` element,
+    whose body MyST still reads as Markdown)."""
     lines = ["| result | value |", "| --- | --- |"]
     for name, value in results.items():
-        text = f"{value:.4g}" if isinstance(value, float) else json.dumps(value)
-        lines.append(f"| `{name}` | {text} |")
-    return "\n".join(lines)
+        lines.append(f"| {reader_name(name)} | {format_value(value)} |")
+    summary = f"The run's recorded results ({len(results)} values)"
+    table = "\n".join(lines)
+    return (
+        f'<details class="recorded-results">\n<summary>{summary}</summary>\n\n{table}\n\n</details>'
+    )
 
 
-def reading_copy(executed: Path, target: Path, results: dict[str, Any]) -> None:
-    """The executed notebook, cleaned for reading (see the module's docstring)."""
+#: An absolute path in an output, up to its last part: /tmp/tasks-x1/kind.jsonl -> …/kind.jsonl.
+BUILD_PATH = re.compile(r"(?<![\w.:/~-])/(?:[\w.@+-]+/)+(?=[\w.@+-])")
+
+#: The exercises' opening paragraph about the course runner (`make course`), for a local copy.
+RUNNER_NOTE = re.compile(
+    r"The solutions (?:follow|are below)\. Try first: a lecture run of the course runner"
+    r".*?run them\.",
+    re.S,
+)
+
+SOLUTION_PROMPTS = {
+    "code_prompt_show": "Show the solution",
+    "code_prompt_hide": "Hide the solution",
+}
+
+
+def without_build_paths(text: str) -> str:
+    """``text`` with each absolute path shortened to "…/" and its last part."""
+    return BUILD_PATH.sub("…/", text)
+
+
+def _clean_output(output: Any) -> Any:
+    if output.get("output_type") == "stream":
+        output["text"] = without_build_paths(output["text"])
+    for kind in ("text/plain", "text/html", "text/markdown"):
+        if kind in output.get("data", {}):
+            value = output["data"][kind]
+            text = value if isinstance(value, str) else "".join(value)
+            output["data"][kind] = without_build_paths(text)
+    return output
+
+
+def fold_explanation(source: str) -> str:
+    """The Markdown cell after a solution: its explanation (up to the next exercise) folded
+    under "The solution explained", the next exercise's text left open."""
+    cut = source.find("**Exercise")
+    explanation, rest = (source, "") if cut < 0 else (source[:cut], source[cut:])
+    if not explanation.strip():
+        return source
+    folded = (
+        '<details class="solution-explained">\n<summary>The solution explained</summary>\n\n'
+        f"{explanation.strip()}\n\n</details>\n\n"
+    )
+    return folded + rest
+
+
+def banner(profile: str, header: dict[str, str], commit: str | None) -> str:
+    """The note under each notebook page's title: which run the page shows."""
+    where = ", ".join(header[k] for k in ("machine", "date") if k in header)
+    built = f", built from commit `{commit}`" if commit else ""
+    if profile == "mini":
+        what = (
+            "the course's own mini models and offline data, on a CPU. Its numbers show the shape "
+            "of the lesson in the mini world, not the figures of the models the notebook names "
+            "for `t4`; open the notebook in Colab for those"
+        )
+    else:
+        what = "the models and datasets named in its parameters cell"
+    return f"```{{note}}\nThis page shows the **`{profile}` run** ({where}{built}): {what}.\n```"
+
+
+def reading_copy(executed: Path, target: Path, results: dict[str, Any], note: str = "") -> None:
+    """The executed notebook, cleaned for reading (see the module's docstring); ``note`` (the
+    run's banner) goes under the title."""
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
     nb.metadata.pop("widgets", None)
     cells = []
+    after_solution = False
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags:
             continue
         if cell.cell_type == "markdown":
-            cell.source = cell.source.replace(COLAB_BADGE, LOCAL_BADGE)
+            source = cell.source.replace(COLAB_BADGE, LOCAL_BADGE)
+            cell.source = RUNNER_NOTE.sub(
+                "The solutions are folded: try each exercise first.", source
+            )
+            if after_solution:
+                cell.source = fold_explanation(cell.source)
+        after_solution = SOLUTION_TAG in tags
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not _is_noise(o)]
+            cell.outputs = [_clean_output(o) for o in cell.outputs if not _is_noise(o)]
             if is_results_dump(cell.source):  # the dump: a table instead
                 cells.append(nbformat.v4.new_markdown_cell(results_table(results)))
                 continue
@@ -118,27 +219,76 @@ def reading_copy(executed: Path, target: Path, results: dict[str, Any]) -> None:
             if cell.cell_type == "raw":  # a lecture run: shown, not run
                 cell = nbformat.v4.new_code_cell(cell.source, metadata=cell.metadata)
             cell.metadata["tags"] = [*tags, "hide-cell"]
+            cell.metadata["mystnb"] = dict(SOLUTION_PROMPTS)
         cells.append(cell)
+        if note and len(cells) == 1:  # under the title
+            cells.append(nbformat.v4.new_markdown_cell(note))
     nb.cells = cells
     nbformat.write(nb, target)
 
 
+def commit_of(folder: Path) -> str | None:
+    """The short commit of the repository the site is built from (None outside a git checkout)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def headline_text(stem: str, results: dict[str, Any]) -> str:
+    """The headline results a notebook declares in the catalogue, as "name value; ...";
+    a declared key the run did not record is left out."""
+    spec = catalog.spec_or_none(stem)
+    pairs = spec.headline if spec else ()
+    return "; ".join(
+        f"{label} {format_value(results[key])}" for key, label in pairs if key in results
+    )
+
+
+def measured_page(runs: dict[str, Path]) -> str:
+    """measured.md: each notebook's seconds and peak memory in each run, beside the budget."""
+    text = ["# Measured", ""]
+    text.append(
+        "Each notebook's seconds and peak memory in the runs this site shows, on the machine that "
+        f"made them. The course's budget for a notebook in `mini`, with its solutions, on two "
+        f"CPU cores is {MINI_BUDGET_SECONDS} s; a notebook run beside another (two at a time, "
+        "as `make course` runs them) is slower than alone."
+    )
+    for profile, run in runs.items():
+        context = ", ".join(f"{k} {v}" for k, v in run_header(run).items())
+        text += ["", f"## The `{profile}` run", "", f"{context}.", ""]
+        text += ["| notebook | status | seconds | run alone | peak memory (GB) | within budget |"]
+        text += ["| --- | --- | ---: | --- | ---: | --- |"]
+        for row in summary_rows(run):
+            peak = f"{row['peak_mb'] / 1024:.2f}" if row.get("peak_mb") else ""
+            within = "yes" if row["seconds"] <= MINI_BUDGET_SECONDS else "no"
+            budget = within if profile == "mini" else ""
+            alone = "yes" if row.get("alone", True) else "no"
+            text.append(
+                f"| {row['notebook']} | {row['status']} | {row['seconds']:.0f} | {alone} | "
+                f"{peak} | {budget} |"
+            )
+    return "\n".join(text) + "\n"
+
+
 def _status_table(rows: list[dict[str, Any]], folder: str) -> str:
     lines = [
-        "| notebook | status | minutes | peak memory | key results |",
-        "| --- | --- | ---: | ---: | --- |",
+        "| notebook | minutes | headline results |",
+        "| --- | ---: | --- |",
     ]
     for row in rows:
         spec = catalog.spec_or_none(row["notebook"])
         title = spec.title if spec else row["notebook"]
         name = f"{row['notebook'][:2]} · {title}"
         link = f"[{name}]({folder}/{row['notebook']}.ipynb)" if row["status"] == "ok" else name
-        peak = f"{row['peak_mb'] / 1024:.2f} GB" if row.get("peak_mb") else ""
-        results = list((row.get("results") or {}).items())[:3]
-        key = ", ".join(
-            f"`{k}` {v:.3g}" if isinstance(v, float) else f"`{k}` {v}" for k, v in results
-        )
-        lines.append(f"| {link} | {row['status']} | {row['seconds'] / 60:.1f} | {peak} | {key} |")
+        results = headline_text(row["notebook"], row.get("results") or {})
+        if row["status"] != "ok":
+            results = f"**{row['status']}**"
+        lines.append(f"| {link} | {row['seconds'] / 60:.1f} | {results} |")
     return "\n".join(lines)
 
 
@@ -151,11 +301,15 @@ def landing_page(runs: dict[str, Path], pages: dict[str, list[str]]) -> str:
         rows = summary_rows(run)
         context = ", ".join(f"{k} {v}" for k, v in run_header(run).items())
         text += f"\n## The `{profile}` run\n\n{context}.\n\n{_status_table(rows, profile)}\n"
+        text += (
+            "\nSeconds and memory of every notebook, against the budget: [Measured](measured.md).\n"
+        )
         entries = "\n".join(f"{profile}/{stem}" for stem in pages[profile])
         toctrees.append(
             f"```{{toctree}}\n:caption: Notebooks ({profile})\n:maxdepth: 1\n:hidden:\n\n"
             f"{entries}\n```\n"
         )
+    toctrees.append("```{toctree}\n:hidden:\n\nmeasured\n```\n")
     return text + "\n" + "\n".join(toctrees)
 
 
@@ -177,20 +331,26 @@ def build(runs: dict[str, Path], out: Path) -> Path:
         work = Path(scratch) / "src"
         shutil.copytree(SITE_SOURCES, work)
         pages: dict[str, list[str]] = {}
+        commit = commit_of(paths.repo_root())
         for profile, run in runs.items():
+            note = banner(profile, run_header(run), commit)
             (work / profile).mkdir()
             pages[profile] = []
             for row in summary_rows(run):
                 if row["status"] != "ok":  # a failed notebook: its old copy is not this run's
                     continue
                 executed = run / f"{row['notebook']}.ipynb"
-                reading_copy(executed, work / profile / executed.name, row.get("results") or {})
+                results = row.get("results") or {}
+                reading_copy(executed, work / profile / executed.name, results, note)
                 pages[profile].append(row["notebook"])
         (work / "index.md").write_text(landing_page(runs, pages))
+        (work / "measured.md").write_text(measured_page(runs))
         html = Path(scratch) / "html"
         sphinx = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going"]
         doctrees = ["-d", str(Path(scratch) / "doctrees")]  # not published
         subprocess.run([*sphinx, *doctrees, str(work), str(html)], check=True)
+        for source_map in html.rglob("*.map"):  # for the theme's developers, 3.5 MB
+            source_map.unlink()
         shutil.rmtree(out, ignore_errors=True)  # only now: a failed build leaves the old site
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(html, out)
