@@ -301,9 +301,6 @@ def landing_page(runs: dict[str, Path], pages: dict[str, list[str]]) -> str:
         rows = summary_rows(run)
         context = ", ".join(f"{k} {v}" for k, v in run_header(run).items())
         text += f"\n## The `{profile}` run\n\n{context}.\n\n{_status_table(rows, profile)}\n"
-        text += (
-            "\nSeconds and memory of every notebook, against the budget: [Measured](measured.md).\n"
-        )
         entries = "\n".join(f"{profile}/{stem}" for stem in pages[profile])
         toctrees.append(
             f"```{{toctree}}\n:caption: Notebooks ({profile})\n:maxdepth: 1\n:hidden:\n\n"
