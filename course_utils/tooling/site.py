@@ -174,6 +174,29 @@ def fold_explanation(source: str) -> str:
     return folded + rest
 
 
+#: A Markdown heading of a section ("## 4. Error bars"): the figures under it are its figures.
+HEADING = re.compile(r"^#{2,3} (.+)$", re.M)
+#: The name a cell saves its figure under: course_utils.save_figure(fig, "intervals").
+SAVED_FIGURE = re.compile(r"save_figure\(\s*\w+\s*,\s*f?[\"']([^\"']+)[\"']")
+
+
+def describe_figure(cell: Any, section: str) -> None:
+    """A code cell that draws a figure: its image's alt text (the section and the figure's saved
+    name, in words) and, where the figure is the cell's only rich output, the same as a caption,
+    through myst-nb's cell metadata."""
+    if not any("image/png" in o.get("data", {}) for o in cell.outputs):
+        return
+    saved = SAVED_FIGURE.search(cell.source)
+    name = saved.group(1).replace("_", " ").replace("{", "").replace("}", "") if saved else ""
+    numbered = re.match(r"(\d+)\.\s+(.*)", section)  # "4. Error bars": not a list in a caption
+    place = f"{numbered.group(2)} (section {numbered.group(1)})" if numbered else section
+    text = f"{place}: {name}" if name else place
+    options = cell.metadata.setdefault("mystnb", {})
+    options["image"] = {"alt": f"Figure, {text}"}
+    if sum(1 for o in cell.outputs if "data" in o) == 1:  # myst-nb captions every rich output
+        options["figure"] = {"caption": text}
+
+
 def banner(profile: str, header: dict[str, str], commit: str | None) -> str:
     """The note under each notebook page's title: which run the page shows."""
     where = ", ".join(header[k] for k in ("machine", "date") if k in header)
@@ -198,6 +221,7 @@ def reading_copy(executed: Path, target: Path, results: dict[str, Any], note: st
     nb.metadata.pop("widgets", None)
     cells = []
     after_solution = False
+    section = nb.cells[0].source.lstrip("# ").split("\n", 1)[0] if nb.cells else ""
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags:
@@ -210,8 +234,11 @@ def reading_copy(executed: Path, target: Path, results: dict[str, Any], note: st
             if after_solution:
                 cell.source = fold_explanation(cell.source)
         after_solution = SOLUTION_TAG in tags
+        if cell.cell_type == "markdown" and (heading := HEADING.search(cell.source)):
+            section = heading.group(1).strip()
         if cell.cell_type == "code":
             cell.outputs = [_clean_output(o) for o in cell.outputs if not _is_noise(o)]
+            describe_figure(cell, section)
             if is_results_dump(cell.source):  # the dump: a table instead
                 cells.append(nbformat.v4.new_markdown_cell(results_table(results)))
                 continue
