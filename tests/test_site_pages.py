@@ -206,3 +206,17 @@ def test_every_notebook_declares_headline_results_its_reference_run_records():
         spec = catalog.spec_for(path.stem)
         assert 2 <= len(spec.headline) <= 3, path.stem
         assert {key for key, _ in spec.headline} <= set(recorded[path.stem]), path.stem
+
+
+def test_a_figure_gets_alt_text_and_a_caption_from_its_section_and_name():
+    cell = nbformat.v4.new_code_cell('fig = plot()\ncourse_utils.save_figure(fig, "best_of_n")')
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"})]
+    site.describe_figure(cell, "2. Best-of-n: the reward model without training")
+    options = cell.metadata.mystnb
+    place = "Best-of-n: the reward model without training (section 2): best of n"
+    assert options["figure"]["caption"] == place and options["image"]["alt"] == f"Figure, {place}"
+    table = nbformat.v4.new_output("display_data", data={"text/html": "<table></table>"})
+    both = nbformat.v4.new_code_cell("display(t)\nplt.show()")
+    both.outputs = [table, cell.outputs[0]]
+    site.describe_figure(both, "Intro")
+    assert "figure" not in both.metadata.mystnb  # a caption would go under the table too
