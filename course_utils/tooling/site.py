@@ -29,6 +29,7 @@ from typing import Any
 
 from ..core import paths
 from . import catalog
+from .badges import badge_url
 from .results import show_recorded
 from .runner import MINI_BUDGET_SECONDS, SOLUTION_TAG
 
@@ -197,19 +198,22 @@ def describe_figure(cell: Any, section: str) -> None:
         options["figure"] = {"caption": text}
 
 
-def banner(profile: str, header: dict[str, str], commit: str | None) -> str:
-    """The note under each notebook page's title: which run the page shows."""
+def banner(profile: str, header: dict[str, str], commit: str | None, colab: str = "") -> str:
+    """The note under each notebook page's title: which run the page shows, and (``colab``, the
+    notebook's Colab address) where to run it."""
     where = ", ".join(header[k] for k in ("machine", "date") if k in header)
     built = f", built from commit `{commit}`" if commit else ""
     if profile == "mini":
         what = (
             "the course's own mini models and offline data, on a CPU. Its numbers show the shape "
             "of the lesson in the mini world, not the figures of the models the notebook names "
-            "for `t4`; open the notebook in Colab for those"
+            "for `t4`"
         )
     else:
         what = "the models and datasets named in its parameters cell"
-    return f"```{{note}}\nThis page shows the **`{profile}` run** ({where}{built}): {what}.\n```"
+    run_it = f" [Open it in Colab]({colab}) to run it yourself." if colab else ""
+    text = f"This page shows the **`{profile}` run** ({where}{built}): {what}.{run_it}"
+    return f"```{{note}}\n{text}\n```"
 
 
 def reading_copy(executed: Path, target: Path, results: dict[str, Any], note: str = "") -> None:
@@ -357,7 +361,6 @@ def build(runs: dict[str, Path], out: Path) -> Path:
         pages: dict[str, list[str]] = {}
         commit = commit_of(paths.repo_root())
         for profile, run in runs.items():
-            note = banner(profile, run_header(run), commit)
             (work / profile).mkdir()
             pages[profile] = []
             for row in summary_rows(run):
@@ -365,6 +368,8 @@ def build(runs: dict[str, Path], out: Path) -> Path:
                     continue
                 executed = run / f"{row['notebook']}.ipynb"
                 results = row.get("results") or {}
+                colab = badge_url(f"notebooks/{executed.name}")
+                note = banner(profile, run_header(run), commit, colab)
                 reading_copy(executed, work / profile / executed.name, results, note)
                 pages[profile].append(row["notebook"])
         (work / "index.md").write_text(landing_page(runs, pages))
