@@ -14,6 +14,7 @@ html_static_path = ["_static"]
 html_theme_options = {
     "repository_url": course_repo().url,
     "use_repository_button": True,
+    "use_issues_button": True,  # "open an issue" on every page
     "show_toc_level": 2,
 }
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
