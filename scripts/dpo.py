@@ -90,4 +90,4 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 
 if __name__ == "__main__":
-    main()
+    launch.run_and_exit(main)

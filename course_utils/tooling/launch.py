@@ -266,6 +266,21 @@ def end_process_group() -> None:
         dist.destroy_process_group()
 
 
+def run_and_exit(main: Callable[[], Any]) -> None:
+    """A script's entry point: run ``main``, then leave the process at once. After a run under
+    ``accelerate launch`` has saved everything and torn its process group down, Python's own
+    teardown can still deadlock: freeing DDP's reducer frees its gloo process group, whose
+    worker thread is waiting for the interpreter lock that the freeing thread holds (seen once,
+    in a CI run of ``tests/test_scripts.py``: the process hung after writing its metrics). Output
+    is flushed first; an error in ``main`` still raises and exits non-zero."""
+    import sys
+
+    main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def train_and_save(
     trainer, args: RunArguments, recipe: str, series: tuple[str, ...] = ()
 ) -> dict[str, Any] | None:
