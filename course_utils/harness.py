@@ -1,16 +1,19 @@
 """Evaluating fine-tuned models with a real harness (notebook 09).
 
 EleutherAI's lm-evaluation-harness (``lm-eval``) scores a model on tasks described in YAML. The
-course's own tasks go in as local JSONL files plus one YAML each, so the mini world evaluates
-offline; the same code runs the harness's registered tasks on a real model in ``t4``.
+course writes its tasks as local JSONL files plus one YAML each (``write_task``): the mini
+world's ``kind`` items in ``mini``, the first items of ARC-Easy and GSM8K in ``t4`` (read through
+the course's Hub stand-ins in the t4 test), so both profiles evaluate through the same code.
 
-1. ``write_task``                    mini-world items -> a JSONL file and an lm-eval YAML task,
-                                     scored by log-likelihood over choices or by greedy exact match.
-2. ``evaluate``                      ``lm_eval.simple_evaluate`` on a saved or an in-memory model:
-                                     per-item scores and the harness's aggregate.
-3. ``bootstrap_interval``            a percentile bootstrap interval for a mean score.
-4. ``minimum_detectable_difference`` the smallest gap between two accuracies a test set of ``n``
-                                     items can detect (normal approximation).
+- tasks: ``write_task`` (log-likelihood over choices, or greedy exact match, optionally on the
+  last match of a pattern such as ``NUMBER``), ``task_rows``/``kind_rows``, ``arc_rows``,
+  ``gsm8k_task_rows``, ``write_real_tasks``;
+- scoring: ``evaluate`` (``lm_eval.simple_evaluate`` on a saved or an in-memory model, per-item
+  scores);
+- the models compared in ``mini``: ``train_recipe`` (SFT, DPO, GRPO on the training words);
+- a model as a judge: ``judge_prefers_first``, ``position_bias``;
+- taught in notebook 09's cells (the lesson blocks below): ``bootstrap_interval``,
+  ``minimum_detectable_difference``, ``word_ngrams``, ``overlap_share``.
 
 ``lm-eval`` is imported inside the functions that need it: importing this module does not.
 """
@@ -57,15 +60,12 @@ class Evaluation:
 def task_rows(task: str, split: str, n: int, seed: int) -> list[dict]:
     """``n`` mini-world items of ``task`` as rows for ``write_task`` (``prompt``, ``answer``;
     for ``kind``, also the six categories as ``choices`` and the answer's index as ``label``)."""
-    from .mini import tasks, vocabulary
+    from .mini import tasks
 
-    rows = [{"prompt": e.prompt, "answer": e.target} for e in tasks.examples(task, split, n, seed)]
+    pairs = [(e.prompt, e.target) for e in tasks.examples(task, split, n, seed)]
     if task == "kind":
-        choices = sorted(vocabulary.CATEGORIES)
-        for row in rows:
-            row["choices"] = choices
-            row["label"] = choices.index(row["answer"])
-    return rows
+        return kind_rows(pairs)
+    return [{"prompt": p, "answer": a} for p, a in pairs]
 
 
 def _task_config(
