@@ -4,7 +4,9 @@ from course_utils.tooling.badges import course_repo  # pyproject.toml's [tool.co
 
 project = "Fine-tuning large language models, hands-on"
 author = "the course's authors"
-extensions = ["myst_nb"]
+extensions = ["myst_nb", "course_utils.tooling.sphinx_course"]
+myst_enable_extensions = ["dollarmath"]  # $...$ and $$...$$, as Jupyter and Colab read them
+html_math_renderer = "mathml"  # sphinx_course: MathML at build time, no MathJax
 nb_execution_mode = "off"  # the pages show a run that CI (or make course) already made
 nb_merge_streams = True
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "intro.md"]
@@ -16,6 +18,12 @@ html_theme_options = {
     "use_repository_button": True,
     "use_issues_button": True,  # "open an issue" on every page
     "show_toc_level": 2,
+    # The page's contents sit in the left column under the chapters, so no right-hand column
+    # narrows the code: the notebooks' 100-character lines fit at 1280 px.
+    "secondary_sidebar_items": [],
+}
+html_sidebars = {
+    "**": ["navbar-logo", "sbt-sidebar-nav", "page-toc"],
 }
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
 html_favicon = "_static/favicon.svg"  # a local one: the browser asks for a favicon on every page

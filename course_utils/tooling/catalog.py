@@ -53,6 +53,8 @@ class NotebookSpec:
     # Two or three recorded results that say what the notebook found, for the website's landing
     # page: (key of the results, a reader's name for it).
     headline: tuple[tuple[str, str], ...] = ()
+    # What the notebook teaches, in one sentence: its card on the website's landing page.
+    summary: str = ""
 
 
 NOTEBOOKS: dict[str, NotebookSpec] = {}
@@ -76,6 +78,10 @@ LORA_ALPHA = Param("float", 0.1, 1024, help="LoRA scales B·A by alpha / r")
 register(
     NotebookSpec(
         stem="00_setup_check",
+        summary=(
+            "Check your environment: the library versions, the GPU and bf16, which profile you "
+            "get, and that the mini models load."
+        ),
         headline=(
             ("checks_failed", "checks failed"),
             ("mini_models_ok", "mini models load"),
@@ -92,6 +98,10 @@ register(
 register(
     NotebookSpec(
         stem="01_catastrophic_forgetting",
+        summary=(
+            "Fine-tune on a new task, measure how much of the old ones the model forgets, then "
+            "what the learning rate, replay, L2-SP and LoRA do about it."
+        ),
         headline=(
             ("old_acc_full_ft", "old tasks after full fine-tuning"),
             ("old_acc_l2sp", "old tasks with L2-SP"),
@@ -140,6 +150,10 @@ register(
 register(
     NotebookSpec(
         stem="02_flan_t5_instruction_tuning",
+        summary=(
+            "Instruction-tune FLAN-T5 to summarise dialogues: prompting against fine-tuning, "
+            "scored with a ROUGE written from first principles, and what ROUGE misses."
+        ),
         headline=(
             ("rouge1_zero_shot", "ROUGE-1 zero-shot"),
             ("rouge1_finetuned", "ROUGE-1 fine-tuned"),
@@ -185,6 +199,10 @@ register(
 register(
     NotebookSpec(
         stem="03_prompt_and_prefix_tuning",
+        summary=(
+            "Train a soft prompt from scratch, then compare prompt tuning, prefix tuning, "
+            "P-tuning, IA3, adapters and LoRA by accuracy per trainable parameter."
+        ),
         headline=(
             ("acc_prompt_tuning_text", "prompt tuning"),
             ("acc_prefix", "prefix tuning"),
@@ -259,6 +277,10 @@ register(
 register(
     NotebookSpec(
         stem="04_lora_rank_alpha_sweeps",
+        summary=(
+            "Write LoRA from scratch, sweep its rank and alpha, count its parameters exactly, and"
+            " merge it back into an ordinary model."
+        ),
         headline=(
             ("acc_base", "base model"),
             ("acc_r16_a16", "LoRA r = 16, alpha = 16"),
@@ -340,6 +362,10 @@ register(
 register(
     NotebookSpec(
         stem="05_qlora_mistral_7b_unsloth",
+        summary=(
+            "Quantize by hand (absmax, zero-point, NF4), estimate the memory of full fine-tuning,"
+            " LoRA and QLoRA, and run QLoRA on Mistral-7B with Unsloth."
+        ),
         headline=(
             ("acc_qlora", "QLoRA"),
             ("acc_lora_fp32", "LoRA on a 32-bit base"),
@@ -402,6 +428,10 @@ REPLY_TOKENS = Param("int", 1, 1024, help="reply tokens", mini=16, t4=128)
 register(
     NotebookSpec(
         stem="06_dpo",
+        summary=(
+            "From a reward model to DPO: the loss written out and checked against TRL's, trained "
+            "on preference pairs, and its beta measured against drift."
+        ),
         headline=(
             ("pref_form_rate_sft", "preferred form after SFT"),
             ("pref_form_rate_dpo", "after DPO"),
@@ -461,6 +491,10 @@ HELD_OUT_WORDS = Param("int", 1, 7, help="words of each category never trained o
 register(
     NotebookSpec(
         stem="07_grpo",
+        summary=(
+            "Reinforcement learning with rewards you can verify: GRPO from scratch, checked "
+            "against TRL's trainer, trained over seeds, and reward hacking caught."
+        ),
         headline=(
             ("acc_before", "held-out accuracy before GRPO"),
             ("acc_after_seed0", "after GRPO"),
@@ -530,6 +564,10 @@ register(
 register(
     NotebookSpec(
         stem="08_rlhf",
+        summary=(
+            "RLHF against a learned reward: best-of-n as the baseline, GRPO and DPO compared at "
+            "matched KL, and a reward model over-optimised."
+        ),
         headline=(
             ("reward_model_acc", "reward model's pair accuracy"),
             ("grpo_last_reward_model_score", "GRPO's reward-model score"),
@@ -593,6 +631,10 @@ register(
 register(
     NotebookSpec(
         stem="09_evaluation",
+        summary=(
+            "Did fine-tuning work? Score models with EleutherAI's harness, put error bars on the "
+            "scores, and look for contamination and a judge's position bias."
+        ),
         headline=(
             ("log_likelihood_chat_0_shots_dpo", "DPO by log-likelihood"),
             ("generation_chat_0_shots_dpo", "DPO by generation"),

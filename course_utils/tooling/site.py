@@ -11,7 +11,8 @@ recorded results follow, folded, with names and numbers for readers. The landing
 each run's table (the headline results each notebook declares in the catalogue), date, machine
 and versions, all from ``summary.json``; a "Measured" page gives each notebook's seconds and
 memory against the course's budget. The build needs no network: every asset (theme, search, the
-Colab badge, the copy buttons) is local, and no source map is published.
+Colab badge, the copy buttons) is local; ``sphinx_course`` adds maths, the header's Colab button
+and the slimmed assets.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +215,7 @@ def banner(profile: str, header: dict[str, str], commit: str | None, colab: str 
         what = "the models and datasets named in its parameters cell"
     run_it = f" [Open it in Colab]({colab}) to run it yourself." if colab else ""
     text = f"This page shows the **`{profile}` run** ({where}{built}): {what}.{run_it}"
-    return f"```{{note}}\n{text}\n```"
+    return f"```{{note}}\n:class: course-run\n{text}\n```"
 
 
 def reading_copy(executed: Path, target: Path, results: dict[str, Any], note: str = "") -> None:
@@ -306,32 +308,61 @@ def measured_page(runs: dict[str, Path]) -> str:
     return "\n".join(text) + "\n"
 
 
-def _status_table(rows: list[dict[str, Any]], folder: str) -> str:
+def colab_needs(spec: catalog.NotebookSpec | None) -> str:
+    """What a notebook needs on Colab, from the catalogue's estimates."""
+    if spec is None or not spec.t4_gpu_gb:
+        return "any Colab runtime"
+    return (
+        f"a Colab T4, about {spec.t4_minutes:.0f} min and {spec.t4_gpu_gb:.0f} GB of GPU memory "
+        "(estimates)"
+    )
+
+
+def chapter_card(stem: str, rows: dict[str, dict[str, Any]]) -> str:
+    """One notebook's card on the landing page: its title (a link to its page), the sentence it
+    teaches, its minutes in each run and its needs on Colab, and each run's headline results;
+    ``rows``: the notebook's summary row in each run (profile -> row)."""
+    spec = catalog.spec_or_none(stem)
+    title = escape(spec.title if spec else stem)
+    shown = next((profile for profile, row in rows.items() if row["status"] == "ok"), None)
+    heading = f"{stem[:2]} · {title}"
+    if shown:
+        heading = f'<a href="{shown}/{stem}.html">{heading}</a>'
+    minutes = ", ".join(f"{row['seconds'] / 60:.1f} min in `{p}`" for p, row in rows.items())
     lines = [
-        "| notebook | minutes | headline results |",
-        "| --- | ---: | --- |",
+        '<div class="course-card">',
+        f'<p class="course-card-title">{heading}</p>',
+        f"<p>{escape(spec.summary if spec else '')}</p>",
+        f'<p class="course-card-needs">{inline_code(minutes)}; on Colab: {colab_needs(spec)}.</p>',
     ]
-    for row in rows:
-        spec = catalog.spec_or_none(row["notebook"])
-        title = spec.title if spec else row["notebook"]
-        name = f"{row['notebook'][:2]} · {title}"
-        link = f"[{name}]({folder}/{row['notebook']}.ipynb)" if row["status"] == "ok" else name
-        results = headline_text(row["notebook"], row.get("results") or {})
+    for profile, row in rows.items():
+        found = escape(headline_text(stem, row.get("results") or {}))
         if row["status"] != "ok":
-            results = f"**{row['status']}**"
-        lines.append(f"| {link} | {row['seconds'] / 60:.1f} | {results} |")
-    return "\n".join(lines)
+            found = f"<strong>{escape(row['status'])}</strong> in this run"
+        lines.append(f'<p class="course-card-results"><code>{profile}</code>: {found}</p>')
+    return "\n".join([*lines, "</div>"])
+
+
+def inline_code(text: str) -> str:
+    """Markdown's `code` as HTML (a card is raw HTML, which MyST leaves as it is)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
 
 
 def landing_page(runs: dict[str, Path], pages: dict[str, list[str]]) -> str:
-    """index.md: the course in a few lines, how to start, and each run's table; ``pages``:
-    the notebooks of each profile that have a page."""
+    """index.md: the course in a few lines, how to start, a card per notebook, and where each
+    run ran; ``pages``: the notebooks of each profile that have a page."""
     text = (SITE_SOURCES / "intro.md").read_text()
-    toctrees = []
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
     for profile, run in runs.items():
-        rows = summary_rows(run)
+        for row in summary_rows(run):
+            rows.setdefault(row["notebook"], {})[profile] = row
+    cards = "\n".join(chapter_card(stem, rows[stem]) for stem in sorted(rows))
+    text += f'\n## The notebooks\n\n<div class="course-cards">\n{cards}\n</div>\n\n'
+    for profile, run in runs.items():
         context = ", ".join(f"{k} {v}" for k, v in run_header(run).items())
-        text += f"\n## The `{profile}` run\n\n{context}.\n\n{_status_table(rows, profile)}\n"
+        text += f"**The `{profile}` run**: {context}.\n\n"
+    toctrees = []
+    for profile in runs:
         entries = "\n".join(f"{profile}/{stem}" for stem in pages[profile])
         toctrees.append(
             f"```{{toctree}}\n:caption: Notebooks ({profile})\n:maxdepth: 1\n:hidden:\n\n"
@@ -378,8 +409,6 @@ def build(runs: dict[str, Path], out: Path) -> Path:
         sphinx = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going"]
         doctrees = ["-d", str(Path(scratch) / "doctrees")]  # not published
         subprocess.run([*sphinx, *doctrees, str(work), str(html)], check=True)
-        for source_map in html.rglob("*.map"):  # for the theme's developers, 3.5 MB
-            source_map.unlink()
         shutil.rmtree(out, ignore_errors=True)  # only now: a failed build leaves the old site
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(html, out)

@@ -1,4 +1,15 @@
-// The course's website: a copy button on every code cell, and figures that open full size.
+// The course's website: a copy button on every code cell, figures that open full size, and
+// search snippets taken from the lesson, not from the page's buttons, menus and run banner.
+if (typeof Search !== "undefined" && Search.htmlToText) {
+  const pageText = Search.htmlToText;
+  Search.htmlToText = (html, anchor) => {
+    const page = new DOMParser().parseFromString(html, "text/html");
+    const chrome = ".bd-header-article, .bd-sidebar-primary, .bd-footer-article, .prev-next-area, "
+      + ".course-run, .cell_input, .course-copy";
+    page.querySelectorAll(chrome).forEach((element) => element.remove());
+    return pageText(page.documentElement.outerHTML, anchor);
+  };
+}
 document.addEventListener("DOMContentLoaded", () => {
   for (const block of document.querySelectorAll(".cell_input div.highlight")) {
     const button = document.createElement("button");
