@@ -1,6 +1,8 @@
 """The website (`make site`, issue 23) built from the test run's executed notebooks, served on
 localhost and read by headless Chromium: pages load without console errors, every image has
-loaded, every internal link resolves; screenshots are saved beside the run's outputs."""
+loaded, every internal link resolves, one search box, code that fits the column at 1280 px,
+every icon drawn, formulas drawn as MathML, search snippets from the lesson; screenshots (and
+pages.json: each page's weight and height) are saved beside the run's outputs."""
 
 from __future__ import annotations
 
@@ -77,7 +79,7 @@ def _local_file(built: Path, base: str, url: str) -> Path | None:
 SHOT_PAGES = ("index.html", "mini/07_grpo.html", "mini/09_evaluation.html")
 WIDTHS = (1280, 390)
 #: The most a page may weigh with everything it loads (HTML, scripts, styles, fonts, images).
-PAGE_BOUND_MB = 3.0
+PAGE_BOUND_MB = 1.5
 
 
 def test_every_page_in_a_real_browser(built, served, course_run):
@@ -91,6 +93,7 @@ def test_every_page_in_a_real_browser(built, served, course_run):
     problems: list[str] = []
     shots = course_run / "site-screenshots"
     shots.mkdir(exist_ok=True)
+    measured: dict[str, dict[str, float]] = {}  # each page's weight and height, for the record
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=browser_path(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -110,6 +113,12 @@ def test_every_page_in_a_real_browser(built, served, course_run):
             page.goto(f"{served}/{name}", wait_until="load")
             if current["bytes"] > PAGE_BOUND_MB * 2**20:
                 problems.append(f"{name}: {current['bytes'] / 2**20:.1f} MB loaded")
+            height = page.evaluate("document.documentElement.scrollHeight")
+            measured[name] = {"mb": round(current["bytes"] / 2**20, 2), "height_px": height}
+            if page.eval_on_selector_all("i[class*='fa-']", "els => els.length"):
+                problems.append(f"{name}: an icon the slimmed Font Awesome does not draw")
+            if name.startswith("mini/0") and not page.query_selector(".btn-colab-button"):
+                problems.append(f"{name}: no Colab button in the header")
             for src, width in page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.src, e.complete ? e.naturalWidth : 0])"
             ):
@@ -132,16 +141,43 @@ def test_every_page_in_a_real_browser(built, served, course_run):
                 )
                 if too_wide:
                     problems.append(f"{name} at {width} px: {too_wide} figures wider than the page")
+                searches = page.eval_on_selector_all(
+                    ".search-button, .search-button-field",
+                    "els => els.filter(e => e.offsetParent !== null).length",
+                )
+                if searches != 1:
+                    problems.append(f"{name} at {width} px: {searches} search boxes")
+                scrolled = page.eval_on_selector_all(
+                    ".cell_input pre",
+                    "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).length",
+                )
+                if width >= 1280 and scrolled:
+                    problems.append(f"{name} at {width} px: {scrolled} code cells scroll sideways")
         page.set_viewport_size({"width": 1280, "height": 900})
         current["page"] = "search"  # Sphinx's search, in the browser, over every page
         page.goto(f"{served}/search.html?q=GRPOTrainer", wait_until="load")
         page.wait_for_selector("ul.search li", timeout=15000)
         found = page.eval_on_selector_all("ul.search li a", "els => els.map(e => e.href)")
+        page.wait_for_selector("ul.search li p.context", timeout=15000)
+        snippets = page.eval_on_selector_all(
+            "ul.search li p.context", "els => els.map(e => e.innerText)"
+        )
+        current["page"] = "maths"
+        page.goto(f"{served}/mini/07_grpo.html", wait_until="load")
+        formulas = page.eval_on_selector_all(
+            "math", "els => els.filter(e => e.getBoundingClientRect().height > 0).length"
+        )
         current["page"] = "copy button"
         page.goto(f"{served}/mini/09_evaluation.html", wait_until="load")
         buttons = page.eval_on_selector_all("button.course-copy", "els => els.length")
         browser.close()
+    (shots / "pages.json").write_text(json.dumps(measured, indent=1))
     assert any("07_grpo" in href for href in found), found
+    # snippets from the lesson, not the header's buttons or the run's banner
+    assert snippets and not any(
+        re.search(r"This page shows|Open in Colab|\.ipynb", s) for s in snippets
+    )
+    assert formulas > 10, formulas  # TeX drawn as MathML
     assert buttons > 5, buttons
     assert not problems, "\n".join(problems[:30])
     for width in WIDTHS:
@@ -165,10 +201,10 @@ def test_the_site_publishes_no_source_maps_and_a_measured_page(built, course_run
     assert 'name="description"' in (built / "index.html").read_text()
 
 
-def test_the_landing_table_is_the_runs_summary(built, course_run):
+def test_the_landing_page_is_a_card_per_notebook_of_the_run(built, course_run):
     index = (built / "index.html").read_text()
     rows = json.loads((course_run / "summary.json").read_text())
-    assert rows
+    assert rows and index.count('<div class="course-card">') == len(rows)
     for row in rows:
         assert f"{row['notebook']}.html" in index or row["status"] != "ok", row["notebook"]
         assert f"{row['seconds'] / 60:.1f}" in index, row["notebook"]

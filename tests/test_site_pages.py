@@ -8,7 +8,7 @@ import json
 import nbformat
 import pytest
 
-from course_utils.tooling import site
+from course_utils.tooling import catalog, site, sphinx_course
 
 
 def _executed(tmp_path):
@@ -44,7 +44,7 @@ def test_a_reading_copy_keeps_the_lesson_and_drops_the_noise(tmp_path):
     assert [o.get("text") for o in nb.cells[2].outputs] == ["loss 0.1\n"]  # no stderr, widget
     assert "show_recorded" not in "".join(sources)  # the dump became a table, folded
     assert "| a | 1 |" in sources[3] and "| b | [1, 2] |" in sources[3]
-    assert sources[3].startswith("<details") and "recorded results (2 values)" in sources[3]
+    assert sources[3].startswith("<details") and "this run (2 values)" in sources[3]
     solution = nb.cells[4]
     assert solution.cell_type == "code" and "hide-cell" in solution.metadata.tags
     assert solution.metadata.mystnb["code_prompt_show"] == "Show the solution"
@@ -119,7 +119,7 @@ def test_the_dump_is_the_cell_that_calls_show_recorded(source, dump):
     assert site.is_results_dump(source) is dump
 
 
-def test_the_landing_page_holds_each_runs_table(tmp_path):
+def test_the_landing_page_holds_a_card_per_notebook(tmp_path):
     run = tmp_path / "mini"
     run.mkdir()
     rows = [
@@ -150,36 +150,67 @@ def test_the_landing_page_holds_each_runs_table(tmp_path):
     assert site.run_header(run) == {"machine": "a laptop", "date": date}
     page = site.landing_page({"mini": run}, {"mini": ["07_grpo"]})
     assert f"machine a laptop, date {date}." in page
-    assert "(mini/07_grpo.ipynb)" in page
+    cards = page.split('<div class="course-card">')[1:]
+    assert len(cards) == 2 and "06 · " in cards[0] and "07 · " in cards[1]
+    grpo = cards[1]
+    assert '<a href="mini/07_grpo.html">07 · ' in grpo
+    assert catalog.NOTEBOOKS["07_grpo"].summary.split(":")[0] in grpo  # what it teaches
+    assert "2.0 min in <code>mini</code>" in grpo and "about 60 min and 8 GB" in grpo
     # the headline results the catalogue declares, not the first keys alphabetically
-    assert "| 2.0 | held-out accuracy before GRPO 0.25; after GRPO 0.833 |" in page
-    assert "zzz" not in page and "| 0.1 | **failed** |" in page
+    assert "held-out accuracy before GRPO 0.25; after GRPO 0.833" in grpo and "zzz" not in page
+    assert "<strong>failed</strong> in this run" in cards[0]
+    assert "mini/06_dpo.html" not in page  # failed: no page to link
     assert "(measured.md)" in page and "\nmeasured\n```" in page
     measured = site.measured_page({"mini": run})
     assert "| 07_grpo | ok | 120 | yes | 0.78 | yes |" in measured
     assert f"{site.MINI_BUDGET_SECONDS} s" in measured
-    assert "06 · " in page and "(mini/06_dpo.ipynb)" not in page  # failed: no page to link
     assert "mini/07_grpo\n```" in page  # the toctree lists the pages that exist
 
 
 def test_the_t4_run_sits_beside_the_mini_run(tmp_path):
     runs = {}
-    for profile in ("mini", "t4"):
+    for profile, value in (("mini", 0.25), ("t4", 0.5)):
         run = tmp_path / profile
         run.mkdir()
         row = {
-            "notebook": "05_x",
+            "notebook": "07_grpo",
             "status": "ok",
             "seconds": 60.0,
             "peak_mb": None,
-            "results": {},
+            "results": {"acc_before": value},
             "profile": profile,
         }
         (run / "summary.json").write_text(json.dumps([row]))
         runs[profile] = run
-    page = site.landing_page(runs, {"mini": ["05_x"], "t4": ["05_x"]})
-    assert "## The `mini` run" in page and "## The `t4` run" in page
-    assert "(t4/05_x.ipynb)" in page and ":caption: Notebooks (t4)" in page
+    page = site.landing_page(runs, {"mini": ["07_grpo"], "t4": ["07_grpo"]})
+    assert "**The `mini` run**" in page and "**The `t4` run**" in page
+    assert "<code>mini</code>: held-out accuracy before GRPO 0.25" in page
+    assert "<code>t4</code>: held-out accuracy before GRPO 0.5" in page
+    assert ":caption: Notebooks (t4)" in page and "t4/07_grpo" in page
+    # on each notebook page, the other run's results in a column beside its own
+    table = site.results_table({"acc_before": 0.25, "only_mini": 1}, {"t4": {"acc_before": 0.5}})
+    assert "| result | this run | `t4` run |" in table
+    assert "| acc before | 0.25 | 0.5 |" in table and "| only mini | 1 | – |" in table
+    note = site.banner("mini", {}, None, beside=["t4"])
+    assert "stand beside the `t4` run's" in note
+
+
+def test_every_notebook_says_what_it_teaches_in_one_sentence():
+    for stem, spec in catalog.NOTEBOOKS.items():
+        assert spec.summary.endswith(".") and len(spec.summary) <= 160, stem
+        assert spec.summary.count(". ") == 0 or stem == "09_evaluation", stem
+
+
+def test_plumbing_is_folded_and_lessons_are_not():
+    figure = nbformat.v4.new_code_cell("plt.plot(x)")
+    figure.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"})]
+    lesson = nbformat.v4.new_code_cell("# @save course_utils/grpo.py\nplt.plot(x)")
+    lesson.outputs = figure.outputs
+    colab = nbformat.v4.new_code_cell('if "google.colab" in sys.modules:\n    install()')
+    experiment = nbformat.v4.new_code_cell("train()")
+    assert site.plumbing_prompt(figure) == "Show the code behind this figure"
+    assert site.plumbing_prompt(colab) == "Show the Colab set-up"
+    assert site.plumbing_prompt(lesson) is None and site.plumbing_prompt(experiment) is None
 
 
 def test_a_site_needs_an_executed_run(tmp_path):
@@ -220,3 +251,40 @@ def test_a_figure_gets_alt_text_and_a_caption_from_its_section_and_name():
     both.outputs = [table, cell.outputs[0]]
     site.describe_figure(both, "Intro")
     assert "figure" not in both.metadata.mystnb  # a caption would go under the table too
+
+
+def test_formulas_become_mathml_and_bad_tex_names_itself():
+    inline = sphinx_course.to_mathml(r"\sigma(r_w - r_l)", display=False)
+    assert inline.startswith("<math") and "<mi>&#x003C3;</mi>" in inline  # σ
+    assert 'display="block"' in sphinx_course.to_mathml(r"\frac{a}{b}", display=True)
+    with pytest.raises(ValueError, match=r"x\^"):
+        sphinx_course.to_mathml("x^", display=False)
+    with pytest.raises(ValueError, match=r"uses \\nosuchmacro"):
+        sphinx_course.to_mathml(r"\nosuchmacro{x} + 1", display=False)
+
+
+def test_font_awesome_keeps_the_icons_the_pages_use(tmp_path):
+    bundle = (
+        'var b={github:[496,512,[],"f09b","M1 1z"]};p("fab",b),p("fa-brands",b)'
+        'var c={sun:[512,512,[9728],"f185","M2 2z"],"magnifying-glass":[512,512,[],"f002",'
+        '"M3 3z"],moon:[384,512,[],"f186","M4 4z"]};p("fas",c),p("fa-solid",c)'
+    )
+    outlines = sphinx_course.icon_outlines(bundle)
+    assert outlines["fab"] == {"github": [496, 512, "M1 1z"]}
+    assert set(outlines["fas"]) == {"sun", "magnifying-glass", "moon"}
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "page.html").write_text('<i class="fa-solid fa-sun fa-lg"></i>')
+    (tmp_path / "_static" / "theme.js").write_text('icon("fa-magnifying-glass")')
+    assert {"sun", "magnifying-glass"} <= sphinx_course.used_icons(tmp_path)
+    assert "moon" not in sphinx_course.used_icons(tmp_path)
+    script = sphinx_course.icon_script({"fas": {"sun": [512, 512, "M2 2z"]}})
+    assert '"sun":[512,512,"M2 2z"]' in script and "replaceWith" in script
+
+
+def test_notebook_pages_get_a_colab_button_in_their_header():
+    context = {"header_buttons": [{"type": "link", "url": "x"}]}
+    sphinx_course.add_colab_button(None, "mini/07_grpo", "page.html", context, None)
+    assert context["header_buttons"][0]["url"].endswith("/notebooks/07_grpo.ipynb")
+    other = {"header_buttons": []}
+    sphinx_course.add_colab_button(None, "measured", "page.html", other, None)
+    assert other["header_buttons"] == []

@@ -3,16 +3,16 @@
 
 Nothing is executed here. Each notebook is copied and cleaned for reading: the parameters cell
 that papermill injects, stderr (progress bars, library warnings), widget views and the record
-dump (the cell that calls ``show_recorded()``) goes; a banner under the title names the run
+dump (the cell that calls ``show_recorded()``) go; a banner under the title names the run
 (profile, models, machine, date, commit); paths of the build machine in outputs are shortened;
-the solution cells are folded under their exercises ("Show the solution"), each with the
+plumbing is folded (the Colab set-up, the code behind each figure), lesson cells never; the
+solution cells are folded under their exercises ("Show the solution"), each with the
 explanation that follows it; the runner's instructions, meaningless on the web, go; the
-recorded results follow, folded, with names and numbers for readers. The landing page holds
-each run's table (the headline results each notebook declares in the catalogue), date, machine
-and versions, all from ``summary.json``; a "Measured" page gives each notebook's seconds and
-memory against the course's budget. The build needs no network: every asset (theme, search, the
-Colab badge, the copy buttons) is local; ``sphinx_course`` adds maths, the header's Colab button
-and the slimmed assets.
+recorded results follow, folded, with names and numbers for readers, beside the other run's.
+The landing page holds a card per notebook (the catalogue's sentence, minutes, Colab needs and
+headline results); a "Measured" page gives each notebook's seconds and memory against the
+course's budget. The build needs no network: every asset is local; ``sphinx_course`` adds the
+maths, the header's Colab button and the slimmed assets.
 """
 
 from __future__ import annotations
@@ -118,17 +118,29 @@ def reader_name(key: str) -> str:
     return text.replace("_", " ")
 
 
-def results_table(results: dict[str, Any]) -> str:
+def results_table(results: dict[str, Any], beside: dict[str, dict[str, Any]] | None = None) -> str:
     """A notebook's recorded results as a folded Markdown table (an HTML ``details`` element,
-    whose body MyST still reads as Markdown)."""
-    lines = ["| result | value |", "| --- | --- |"]
-    for name, value in results.items():
-        lines.append(f"| {reader_name(name)} | {format_value(value)} |")
-    summary = f"The run's recorded results ({len(results)} values)"
+    whose body MyST still reads as Markdown); ``beside``: other runs' results of the same
+    notebook (profile -> results), a column each, "–" where a run did not record a key."""
+    beside = beside or {}
+    header = ["result", "value" if not beside else "this run", *(f"`{p}` run" for p in beside)]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for name in dict.fromkeys([*results, *(k for other in beside.values() for k in other)]):
+        values = [
+            results.get(name, MISSING),
+            *(other.get(name, MISSING) for other in beside.values()),
+        ]
+        shown = ["–" if value is MISSING else format_value(value) for value in values]
+        lines.append(f"| {reader_name(name)} | " + " | ".join(shown) + " |")
+    runs = " and the ".join(["this run", *(f"`{p}` run" for p in beside)])
+    summary = f"The recorded results of {runs} ({len(lines) - 2} values)"
     table = "\n".join(lines)
     return (
         f'<details class="recorded-results">\n<summary>{summary}</summary>\n\n{table}\n\n</details>'
     )
+
+
+MISSING = object()  # a key a run did not record
 
 
 #: An absolute path in an output, up to its last part: /tmp/tasks-x1/kind.jsonl -> …/kind.jsonl.
@@ -200,9 +212,16 @@ def describe_figure(cell: Any, section: str) -> None:
         options["figure"] = {"caption": text}
 
 
-def banner(profile: str, header: dict[str, str], commit: str | None, colab: str = "") -> str:
-    """The note under each notebook page's title: which run the page shows, and (``colab``, the
-    notebook's Colab address) where to run it."""
+def banner(
+    profile: str,
+    header: dict[str, str],
+    commit: str | None,
+    colab: str = "",
+    beside: list[str] | None = None,
+) -> str:
+    """The note under each notebook page's title: which run the page shows, where to run it
+    (``colab``, the notebook's Colab address) and which other runs' results (``beside``) its
+    results table shows too."""
     where = ", ".join(header[k] for k in ("machine", "date") if k in header)
     built = f", built from commit `{commit}`" if commit else ""
     if profile == "mini":
@@ -214,13 +233,38 @@ def banner(profile: str, header: dict[str, str], commit: str | None, colab: str 
     else:
         what = "the models and datasets named in its parameters cell"
     run_it = f" [Open it in Colab]({colab}) to run it yourself." if colab else ""
-    text = f"This page shows the **`{profile}` run** ({where}{built}): {what}.{run_it}"
+    others = " and ".join(f"`{other}`" for other in beside or [])
+    also = f" Its recorded results, at the end, stand beside the {others} run's." if others else ""
+    text = f"This page shows the **`{profile}` run** ({where}{built}): {what}.{run_it}{also}"
     return f"```{{note}}\n:class: course-run\n{text}\n```"
 
 
-def reading_copy(executed: Path, target: Path, results: dict[str, Any], note: str = "") -> None:
+#: A lesson cell's first line: its code is the lesson, never folded.
+LESSON_CELL = re.compile(r"^# @save ")
+
+
+def plumbing_prompt(cell: Any) -> str | None:
+    """The fold's prompt for a code cell whose input is plumbing, not lesson: the Colab set-up
+    (it names ``google.colab``) and the code that computes and draws a figure; None for the
+    cells shown open (lesson cells, the parameters, the experiments without figures)."""
+    if LESSON_CELL.match(cell.source) or SOLUTION_TAG in cell.metadata.get("tags", []):
+        return None
+    if "google.colab" in cell.source:
+        return "Show the Colab set-up"
+    if any("image/png" in o.get("data", {}) for o in cell.outputs):
+        return "Show the code behind this figure"
+    return None
+
+
+def reading_copy(
+    executed: Path,
+    target: Path,
+    results: dict[str, Any],
+    note: str = "",
+    beside: dict[str, dict[str, Any]] | None = None,
+) -> None:
     """The executed notebook, cleaned for reading (see the module's docstring); ``note`` (the
-    run's banner) goes under the title."""
+    run's banner) goes under the title; ``beside``: other runs' results, shown next to its own."""
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
@@ -245,8 +289,12 @@ def reading_copy(executed: Path, target: Path, results: dict[str, Any], note: st
         if cell.cell_type == "code":
             cell.outputs = [_clean_output(o) for o in cell.outputs if not _is_noise(o)]
             describe_figure(cell, section)
+            if prompt := plumbing_prompt(cell):
+                cell.metadata["tags"] = [*tags, "hide-input"]
+                cell.metadata.setdefault("mystnb", {})["code_prompt_show"] = prompt
+                cell.metadata["mystnb"]["code_prompt_hide"] = "Hide the code"
             if is_results_dump(cell.source):  # the dump: a table instead
-                cells.append(nbformat.v4.new_markdown_cell(results_table(results)))
+                cells.append(nbformat.v4.new_markdown_cell(results_table(results, beside)))
                 continue
         if SOLUTION_TAG in tags:  # folded under its exercise, with its own outputs
             if cell.cell_type == "raw":  # a lecture run: shown, not run
@@ -391,6 +439,10 @@ def build(runs: dict[str, Path], out: Path) -> Path:
         shutil.copytree(SITE_SOURCES, work)
         pages: dict[str, list[str]] = {}
         commit = commit_of(paths.repo_root())
+        recorded = {  # profile -> notebook -> its results in that run
+            profile: {row["notebook"]: row.get("results") or {} for row in summary_rows(run)}
+            for profile, run in runs.items()
+        }
         for profile, run in runs.items():
             (work / profile).mkdir()
             pages[profile] = []
@@ -399,9 +451,15 @@ def build(runs: dict[str, Path], out: Path) -> Path:
                     continue
                 executed = run / f"{row['notebook']}.ipynb"
                 results = row.get("results") or {}
+                beside = {
+                    other: recorded[other][row["notebook"]]
+                    for other in runs
+                    if other != profile and recorded[other].get(row["notebook"])
+                }
                 colab = badge_url(f"notebooks/{executed.name}")
-                note = banner(profile, run_header(run), commit, colab)
-                reading_copy(executed, work / profile / executed.name, results, note)
+                note = banner(profile, run_header(run), commit, colab, beside=list(beside))
+                target = work / profile / executed.name
+                reading_copy(executed, target, results, note, beside)
                 pages[profile].append(row["notebook"])
         (work / "index.md").write_text(landing_page(runs, pages))
         (work / "measured.md").write_text(measured_page(runs))

@@ -34,14 +34,23 @@ ICON_CLASS = re.compile(r"\bfa-([a-z0-9-]+)")
 FONTAWESOME = Path("_static") / "scripts" / "fontawesome.js"
 
 
+#: A TeX command latex2mathml did not know, which it leaves as text: <mi>\\foo</mi>.
+UNKNOWN_COMMAND = re.compile(r">(\\[A-Za-z]+)<")
+
+
 def to_mathml(tex: str, display: bool) -> str:
     """``tex`` as a MathML element; a formula latex2mathml cannot read stops the build."""
     from latex2mathml.converter import convert
 
     try:
-        return convert(tex.strip(), display="block" if display else "inline")
+        mathml = convert(tex.strip(), display="block" if display else "inline")
     except Exception as exc:  # latex2mathml raises its own errors, and some bare ones
-        raise ValueError(f"the formula {tex!r} is not TeX that latex2mathml reads: {exc}") from exc
+        raise ValueError(
+            f"the formula {tex!r} is not TeX that latex2mathml reads: {exc!r}"
+        ) from exc
+    if unknown := UNKNOWN_COMMAND.search(mathml):
+        raise ValueError(f"the formula {tex!r} uses {unknown.group(1)}, which latex2mathml lacks")
+    return mathml
 
 
 def visit_inline_math(translator: Any, node: nodes.math) -> None:
