@@ -13,7 +13,10 @@ from course_utils.tooling import catalog, site, sphinx_course
 
 def _executed(tmp_path):
     nb = nbformat.v4.new_notebook()
-    badge = f"[![Open In Colab]({site.COLAB_BADGE})](https://colab.research.google.com/x)"
+    badge = (
+        f"# 01 · X\n\n[![Open In Colab]({site.COLAB_BADGE})](https://colab.research.google.com/x)"
+        "\n\nWhat it teaches. | `mini` | budget 120 s (measured: README) |"
+    )
     injected = nbformat.v4.new_code_cell("SEED = 1", metadata={"tags": ["injected-parameters"]})
     noisy = nbformat.v4.new_code_cell("train()")
     noisy.outputs = [
@@ -35,17 +38,23 @@ def _executed(tmp_path):
 
 def test_a_reading_copy_keeps_the_lesson_and_drops_the_noise(tmp_path):
     target = tmp_path / "page.ipynb"
-    site.reading_copy(_executed(tmp_path), target, {"a": 1.0, "b": [1, 2]}, note="THE BANNER")
+    results = {"a": 1.0, "b": [1, 2], "claim_it_held": True}
+    site.reading_copy(_executed(tmp_path), target, results, note="THE BANNER")
     nb = nbformat.read(target, as_version=4)
     sources = [c.source for c in nb.cells]
     assert site.LOCAL_BADGE in sources[0] and site.COLAB_BADGE not in sources[0]
-    assert sources[1] == "THE BANNER"  # under the title
+    # the banner right under the title and its badge, before what the notebook teaches
+    assert sources[0].index("Open In Colab") < sources[0].index("THE BANNER")
+    assert sources[0].index("THE BANNER") < sources[0].index("What it teaches.")
+    assert "(measured: [Measured](../measured.md))" in sources[0]  # the site's page, not README
     assert "SEED = 1" not in sources  # papermill's injected parameters
-    assert [o.get("text") for o in nb.cells[2].outputs] == ["loss 0.1\n"]  # no stderr, widget
+    assert [o.get("text") for o in nb.cells[1].outputs] == ["loss 0.1\n"]  # no stderr, widget
     assert "show_recorded" not in "".join(sources)  # the dump became a table, folded
-    assert "| a | 1 |" in sources[3] and "| b | [1, 2] |" in sources[3]
-    assert sources[3].startswith("<details") and "this run (2 values)" in sources[3]
-    solution = nb.cells[4]
+    assert "| a | 1 |" in sources[2] and "| b | [1, 2] |" in sources[2]
+    assert sources[2].startswith("## Recorded results\n\n<details")  # a heading where none was
+    assert "this run (2 values)" in sources[2] and "All 1 of this run's checks held" in sources[2]
+    assert "it held" not in sources[2]  # each check is printed under its result, in words
+    solution = nb.cells[3]
     assert solution.cell_type == "code" and "hide-cell" in solution.metadata.tags
     assert solution.metadata.mystnb["code_prompt_show"] == "Show the solution"
     assert "widgets" not in nb.metadata
@@ -101,8 +110,9 @@ def test_build_paths_are_shortened_and_web_addresses_kept():
 def test_the_banner_names_the_run():
     header = {"machine": "a laptop", "date": "2026-01-02", "versions": "torch 2"}
     note = site.banner("mini", header, "abc1234")
-    assert "`mini` run" in note and "a laptop, 2026-01-02" in note and "abc1234" in note
-    assert note.startswith("```{note}")
+    assert "`mini` run" in note and "a laptop, 2 January 2026" in note and "abc1234" in note
+    assert note.startswith("```{admonition} These are the mini models' numbers")
+    assert site.reader_date("2026-12-02T14:22:40+00:00") == "2 December 2026"
 
 
 @pytest.mark.parametrize(
@@ -157,7 +167,7 @@ def test_the_landing_page_holds_a_card_per_notebook(tmp_path):
     assert catalog.NOTEBOOKS["07_grpo"].summary.split(":")[0] in grpo  # what it teaches
     assert "2.0 min in <code>mini</code>" in grpo and "about 60 min and 8 GB" in grpo
     # the headline results the catalogue declares, not the first keys alphabetically
-    assert "held-out accuracy before GRPO 0.25; after GRPO 0.833" in grpo and "zzz" not in page
+    assert "held-out words before GRPO: 0.25; after GRPO: 0.833" in grpo and "zzz" not in page
     assert "<strong>failed</strong> in this run" in cards[0]
     assert "mini/06_dpo.html" not in page  # failed: no page to link
     assert "(measured.md)" in page and "\nmeasured\n```" in page
@@ -184,8 +194,8 @@ def test_the_t4_run_sits_beside_the_mini_run(tmp_path):
         runs[profile] = run
     page = site.landing_page(runs, {"mini": ["07_grpo"], "t4": ["07_grpo"]})
     assert "**The `mini` run**" in page and "**The `t4` run**" in page
-    assert "<code>mini</code>: held-out accuracy before GRPO 0.25" in page
-    assert "<code>t4</code>: held-out accuracy before GRPO 0.5" in page
+    assert "<code>mini</code>: accuracy on held-out words before GRPO: 0.25" in page
+    assert "<code>t4</code>: accuracy on held-out words before GRPO: 0.5" in page
     assert ":caption: Notebooks (t4)" in page and "t4/07_grpo" in page
     # on each notebook page, the other run's results in a column beside its own
     table = site.results_table({"acc_before": 0.25, "only_mini": 1}, {"t4": {"acc_before": 0.5}})
@@ -288,3 +298,16 @@ def test_notebook_pages_get_a_colab_button_in_their_header():
     other = {"header_buttons": []}
     sphinx_course.add_colab_button(None, "measured", "page.html", other, None)
     assert other["header_buttons"] == []
+
+
+def test_the_budget_is_judged_only_for_a_notebook_run_alone(tmp_path):
+    run = tmp_path / "mini"
+    run.mkdir()
+    rows = [
+        {"notebook": "06_dpo", "status": "ok", "seconds": 195.0, "alone": False},
+        {"notebook": "07_grpo", "status": "ok", "seconds": 150.0, "alone": True},
+    ]
+    (run / "summary.json").write_text(json.dumps(rows))
+    measured = site.measured_page({"mini": run})
+    assert "| 06_dpo | ok | 195 | no |  | – |" in measured  # beside another: not judged
+    assert "| 07_grpo | ok | 150 | yes |  | no |" in measured

@@ -83,7 +83,7 @@ register(
             "get, and that the mini models load."
         ),
         headline=(
-            ("checks_failed", "checks failed"),
+            ("checks_failed", "set-up checks failed"),
             ("mini_models_ok", "mini models load"),
         ),
         title="Set-up check",
@@ -103,9 +103,9 @@ register(
             "what the learning rate, replay, L2-SP and LoRA do about it."
         ),
         headline=(
-            ("old_acc_full_ft", "old tasks after full fine-tuning"),
-            ("old_acc_l2sp", "old tasks with L2-SP"),
-            ("new_acc_full_ft", "new task, full fine-tuning"),
+            ("old_acc_full_ft", "accuracy on the old tasks after full fine-tuning"),
+            ("old_acc_l2sp", "on the old tasks with L2-SP"),
+            ("new_acc_full_ft", "on the new task after full fine-tuning"),
         ),
         title="Catastrophic forgetting, measured, and what mitigates it",
         params={
@@ -155,9 +155,9 @@ register(
             "scored with a ROUGE written from first principles, and what ROUGE misses."
         ),
         headline=(
-            ("rouge1_zero_shot", "ROUGE-1 zero-shot"),
-            ("rouge1_finetuned", "ROUGE-1 fine-tuned"),
-            ("fact_error_share", "summaries with a wrong fact"),
+            ("rouge1_zero_shot", "ROUGE-1 of the base model, zero-shot"),
+            ("rouge1_finetuned", "after fine-tuning"),
+            ("fact_error_share", "share of fine-tuned summaries with a wrong fact"),
         ),
         title="Instruction tuning FLAN-T5: prompting vs fine-tuning, measured with ROUGE",
         params={
@@ -204,9 +204,9 @@ register(
             "P-tuning, IA3, adapters and LoRA by accuracy per trainable parameter."
         ),
         headline=(
-            ("acc_prompt_tuning_text", "prompt tuning"),
-            ("acc_prefix", "prefix tuning"),
-            ("acc_lora", "LoRA"),
+            ("acc_prompt_tuning_text", "accuracy with prompt tuning"),
+            ("acc_prefix", "with prefix tuning"),
+            ("acc_lora", "with LoRA"),
         ),
         title="Prompt tuning, prefix tuning and the PEFT family, measured side by side",
         params={
@@ -282,9 +282,9 @@ register(
             " merge it back into an ordinary model."
         ),
         headline=(
-            ("acc_base", "base model"),
-            ("acc_r16_a16", "LoRA r = 16, alpha = 16"),
-            ("acc_full_ft", "full fine-tuning"),
+            ("acc_base", "accuracy of the base model"),
+            ("acc_r16_a16", "with LoRA (r = 16, alpha = 16)"),
+            ("acc_full_ft", "with full fine-tuning"),
         ),
         title="LoRA from first principles: rank and alpha swept, merged, counted exactly",
         params={
@@ -367,9 +367,9 @@ register(
             " LoRA and QLoRA, and run QLoRA on Mistral-7B with Unsloth."
         ),
         headline=(
-            ("acc_qlora", "QLoRA"),
-            ("acc_lora_fp32", "LoRA on a 32-bit base"),
-            ("quant_mae_nf4", "NF4's mean error"),
+            ("acc_base", "exact match of the 4-bit base"),
+            ("acc_qlora", "after QLoRA"),
+            ("acc_lora_fp32", "after LoRA on a 32-bit base"),
         ),
         title="Quantization by hand, and QLoRA on Mistral-7B with Unsloth on a T4",
         params={
@@ -433,8 +433,8 @@ register(
             "on preference pairs, and its beta measured against drift."
         ),
         headline=(
-            ("pref_form_rate_sft", "preferred form after SFT"),
-            ("pref_form_rate_dpo", "after DPO"),
+            ("pref_form_rate_sft", "share of replies in the preferred form after SFT"),
+            ("pref_form_rate_dpo", "after DPO alone"),
             ("pref_form_rate_dpo_nll", "after DPO + NLL"),
         ),
         title="From RLHF to DPO: the loss written out, trained, and its beta measured",
@@ -496,9 +496,12 @@ register(
             "against TRL's trainer, trained over seeds, and reward hacking caught."
         ),
         headline=(
-            ("acc_before", "held-out accuracy before GRPO"),
+            ("acc_before", "accuracy on held-out words before GRPO"),
             ("acc_after_seed0", "after GRPO"),
-            ("hack_loophole_reward_loophole_used", "loophole used when paid"),
+            (
+                "hack_loophole_reward_loophole_used",
+                "share of replies using a loophole the reward pays",
+            ),
         ),
         title="Reinforcement learning with verifiable rewards: GRPO from scratch, against TRL",
         params={
@@ -569,9 +572,9 @@ register(
             "matched KL, and a reward model over-optimised."
         ),
         headline=(
-            ("reward_model_acc", "reward model's pair accuracy"),
-            ("grpo_last_reward_model_score", "GRPO's reward-model score"),
-            ("grpo_last_preferred_form", "GRPO's preferred form"),
+            ("reward_model_acc", "reward model's accuracy on preference pairs"),
+            ("grpo_last_reward_model_score", "reward-model score after GRPO"),
+            ("grpo_last_preferred_form", "share of its replies in the truly preferred form"),
         ),
         title="RLHF: a reward model, best-of-n, GRPO against it, DPO, and over-optimisation",
         params={
@@ -636,9 +639,9 @@ register(
             "scores, and look for contamination and a judge's position bias."
         ),
         headline=(
-            ("log_likelihood_chat_0_shots_dpo", "DPO by log-likelihood"),
-            ("generation_chat_0_shots_dpo", "DPO by generation"),
-            ("detectable_difference", "smallest detectable difference"),
+            ("log_likelihood_chat_0_shots_dpo", "DPO's accuracy by log-likelihood"),
+            ("generation_chat_0_shots_dpo", "by generation"),
+            ("detectable_difference", "smallest difference 60 items can detect"),
         ),
         title="Did fine-tuning work? Evaluating fine-tuned models with a harness, with error bars",
         params={

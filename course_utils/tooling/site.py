@@ -25,14 +25,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from ..core import paths
 from . import catalog
-from .badges import badge_url
-from .results import show_recorded
+from .results import CLAIM_PREFIX, show_recorded
 from .runner import MINI_BUDGET_SECONDS, SOLUTION_TAG
 
 SITE_SOURCES = paths.repo_root() / "site"
@@ -119,24 +119,40 @@ def reader_name(key: str) -> str:
 
 
 def results_table(results: dict[str, Any], beside: dict[str, dict[str, Any]] | None = None) -> str:
-    """A notebook's recorded results as a folded Markdown table (an HTML ``details`` element,
-    whose body MyST still reads as Markdown); ``beside``: other runs' results of the same
-    notebook (profile -> results), a column each, "–" where a run did not record a key."""
+    """A notebook's recorded values as a folded Markdown table (an HTML ``details`` element,
+    whose body MyST still reads as Markdown), and a line on its checks (each is printed, in
+    words, under its result); ``beside``: other runs' results of the same notebook (profile ->
+    results), a column each, "–" where a run did not record a key."""
     beside = beside or {}
     header = ["result", "value" if not beside else "this run", *(f"`{p}` run" for p in beside)]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for name in dict.fromkeys([*results, *(k for other in beside.values() for k in other)]):
-        values = [
-            results.get(name, MISSING),
-            *(other.get(name, MISSING) for other in beside.values()),
-        ]
-        shown = ["–" if value is MISSING else format_value(value) for value in values]
+    names = dict.fromkeys([*results, *(k for other in beside.values() for k in other)])
+    values = [name for name in names if not name.startswith(CLAIM_PREFIX)]
+    for name in values:
+        row = [results.get(name, MISSING), *(other.get(name, MISSING) for other in beside.values())]
+        shown = ["–" if value is MISSING else format_value(value) for value in row]
         lines.append(f"| {reader_name(name)} | " + " | ".join(shown) + " |")
     runs = " and the ".join(["this run", *(f"`{p}` run" for p in beside)])
-    summary = f"The recorded results of {runs} ({len(lines) - 2} values)"
-    table = "\n".join(lines)
+    summary = f"The recorded results of {runs} ({len(values)} values)"
+    table = "\n".join(lines) if values else ""
     return (
-        f'<details class="recorded-results">\n<summary>{summary}</summary>\n\n{table}\n\n</details>'
+        f'<details class="recorded-results">\n<summary>{summary}</summary>\n\n{table}\n\n'
+        f"{checks_line(results)}\n\n</details>"
+    )
+
+
+def checks_line(results: dict[str, Any]) -> str:
+    """How many of a run's checks held, naming any that did not (by its recorded name)."""
+    checks = {k: v for k, v in results.items() if k.startswith(CLAIM_PREFIX)}
+    if not checks:
+        return ""
+    failed = [
+        reader_name(name).removeprefix("check: ") for name, held in checks.items() if not held
+    ]
+    if not failed:
+        return f"All {len(checks)} of this run's checks held (each is printed under its result)."
+    return (
+        f"{len(checks) - len(failed)} of {len(checks)} checks held; not: " + "; ".join(failed) + "."
     )
 
 
@@ -152,6 +168,10 @@ RUNNER_NOTE = re.compile(
     r".*?run them\.",
     re.S,
 )
+
+#: Where a notebook's profile table sends a reader for its measured seconds, and the site's page.
+README_TIMINGS = "(measured: README)"
+SITE_TIMINGS = "(measured: [Measured](../measured.md))"
 
 SOLUTION_PROMPTS = {
     "code_prompt_show": "Show the solution",
@@ -205,6 +225,7 @@ def describe_figure(cell: Any, section: str) -> None:
     name = saved.group(1).replace("_", " ").replace("{", "").replace("}", "") if saved else ""
     numbered = re.match(r"(\d+)\.\s+(.*)", section)  # "4. Error bars": not a list in a caption
     place = f"{numbered.group(2)} (section {numbered.group(1)})" if numbered else section
+    place = place.replace("`", "")  # Markdown's code marks mean nothing in alt text
     text = f"{place}: {name}" if name else place
     options = cell.metadata.setdefault("mystnb", {})
     options["image"] = {"alt": f"Figure, {text}"}
@@ -212,31 +233,52 @@ def describe_figure(cell: Any, section: str) -> None:
         options["figure"] = {"caption": text}
 
 
+def reader_date(moment: str) -> str:
+    """An ISO time as a reader's date: 2026-12-02T14:22:40+00:00 -> 2 December 2026."""
+    try:
+        day = datetime.fromisoformat(moment)
+    except ValueError:
+        return moment
+    return f"{day.day} {day:%B %Y}"
+
+
 def banner(
     profile: str,
     header: dict[str, str],
     commit: str | None,
-    colab: str = "",
     beside: list[str] | None = None,
 ) -> str:
-    """The note under each notebook page's title: which run the page shows, where to run it
-    (``colab``, the notebook's Colab address) and which other runs' results (``beside``) its
-    results table shows too."""
-    where = ", ".join(header[k] for k in ("machine", "date") if k in header)
-    built = f", built from commit `{commit}`" if commit else ""
+    """The note under each notebook page's title: which run the page shows (profile, machine,
+    date, commit) and which other runs' results (``beside``) its results table shows too."""
+    where = [header["machine"]] if "machine" in header else []
+    where += [reader_date(header["date"])] if "date" in header else []
+    where += [f"built from commit `{commit}`"] if commit else []
     if profile == "mini":
+        title = "These are the mini models' numbers"
         what = (
             "the course's own mini models and offline data, on a CPU. Its numbers show the shape "
             "of the lesson in the mini world, not the figures of the models the notebook names "
             "for `t4`"
         )
     else:
+        title = f"These are the `{profile}` run's numbers"
         what = "the models and datasets named in its parameters cell"
-    run_it = f" [Open it in Colab]({colab}) to run it yourself." if colab else ""
     others = " and ".join(f"`{other}`" for other in beside or [])
     also = f" Its recorded results, at the end, stand beside the {others} run's." if others else ""
-    text = f"This page shows the **`{profile}` run** ({where}{built}): {what}.{run_it}{also}"
-    return f"```{{note}}\n:class: course-run\n{text}\n```"
+    text = f"This page shows the **`{profile}` run** ({', '.join(where)}): {what}.{also}"
+    return f"```{{admonition}} {title}\n:class: note course-run\n{text}\n```"
+
+
+#: A page's opening: its title line and, where there is one, the Colab badge under it.
+OPENING = re.compile(r"\A# .*\n(?:[ \t]*\n)*(?:\[!\[Open In Colab\].*\n)?")
+
+
+def under_title(source: str, note: str) -> str:
+    """``note`` right under the title (and its badge) of a notebook's first Markdown cell."""
+    opening = OPENING.match(source if source.endswith("\n") else source + "\n")
+    if opening is None:
+        return f"{note}\n\n{source}"
+    return f"{source[: opening.end()]}\n{note}\n\n{source[opening.end() :]}".rstrip() + "\n"
 
 
 #: A lesson cell's first line: its code is the lesson, never folded.
@@ -278,6 +320,7 @@ def reading_copy(
             continue
         if cell.cell_type == "markdown":
             source = cell.source.replace(COLAB_BADGE, LOCAL_BADGE)
+            source = source.replace(README_TIMINGS, SITE_TIMINGS)
             cell.source = RUNNER_NOTE.sub(
                 "The solutions are folded: try each exercise first.", source
             )
@@ -293,17 +336,20 @@ def reading_copy(
                 cell.metadata["tags"] = [*tags, "hide-input"]
                 cell.metadata.setdefault("mystnb", {})["code_prompt_show"] = prompt
                 cell.metadata["mystnb"]["code_prompt_hide"] = "Hide the code"
-            if is_results_dump(cell.source):  # the dump: a table instead
-                cells.append(nbformat.v4.new_markdown_cell(results_table(results, beside)))
+            if is_results_dump(cell.source):  # the dump: a table instead, under its own heading
+                table = results_table(results, beside)
+                if not (cells and "Recorded results" in cells[-1].source):
+                    table = f"## Recorded results\n\n{table}"
+                cells.append(nbformat.v4.new_markdown_cell(table))
                 continue
         if SOLUTION_TAG in tags:  # folded under its exercise, with its own outputs
             if cell.cell_type == "raw":  # a lecture run: shown, not run
                 cell = nbformat.v4.new_code_cell(cell.source, metadata=cell.metadata)
             cell.metadata["tags"] = [*tags, "hide-cell"]
             cell.metadata["mystnb"] = dict(SOLUTION_PROMPTS)
+        if note and not cells and cell.cell_type == "markdown":
+            cell.source = under_title(cell.source, note)
         cells.append(cell)
-        if note and len(cells) == 1:  # under the title
-            cells.append(nbformat.v4.new_markdown_cell(note))
     nb.cells = cells
     nbformat.write(nb, target)
 
@@ -321,12 +367,12 @@ def commit_of(folder: Path) -> str | None:
 
 
 def headline_text(stem: str, results: dict[str, Any]) -> str:
-    """The headline results a notebook declares in the catalogue, as "name value; ...";
+    """The headline results a notebook declares in the catalogue, as "name: value; ...";
     a declared key the run did not record is left out."""
     spec = catalog.spec_or_none(stem)
     pairs = spec.headline if spec else ()
     return "; ".join(
-        f"{label} {format_value(results[key])}" for key, label in pairs if key in results
+        f"{label}: {format_value(results[key])}" for key, label in pairs if key in results
     )
 
 
@@ -336,8 +382,10 @@ def measured_page(runs: dict[str, Path]) -> str:
     text.append(
         "Each notebook's seconds and peak memory in the runs this site shows, on the machine that "
         f"made them. The course's budget for a notebook in `mini`, with its solutions, on two "
-        f"CPU cores is {MINI_BUDGET_SECONDS} s; a notebook run beside another (two at a time, "
-        "as `make course` runs them) is slower than alone."
+        f"CPU cores is {MINI_BUDGET_SECONDS} s, for a notebook run alone; one run beside another "
+        "(two at a time, as `make course` and CI run them, sharing the two cores) takes up to "
+        'twice as long, so its row says "–" there. The README gives each notebook\'s seconds '
+        "alone."
     )
     for profile, run in runs.items():
         context = ", ".join(f"{k} {v}" for k, v in run_header(run).items())
@@ -346,9 +394,10 @@ def measured_page(runs: dict[str, Path]) -> str:
         text += ["| --- | --- | ---: | --- | ---: | --- |"]
         for row in summary_rows(run):
             peak = f"{row['peak_mb'] / 1024:.2f}" if row.get("peak_mb") else ""
+            alone = row.get("alone", True)
             within = "yes" if row["seconds"] <= MINI_BUDGET_SECONDS else "no"
-            budget = within if profile == "mini" else ""
-            alone = "yes" if row.get("alone", True) else "no"
+            budget = (within if alone else "–") if profile == "mini" else ""
+            alone = "yes" if alone else "no"
             text.append(
                 f"| {row['notebook']} | {row['status']} | {row['seconds']:.0f} | {alone} | "
                 f"{peak} | {budget} |"
@@ -416,7 +465,7 @@ def landing_page(runs: dict[str, Path], pages: dict[str, list[str]]) -> str:
             f"```{{toctree}}\n:caption: Notebooks ({profile})\n:maxdepth: 1\n:hidden:\n\n"
             f"{entries}\n```\n"
         )
-    toctrees.append("```{toctree}\n:hidden:\n\nmeasured\n```\n")
+    toctrees.append("```{toctree}\n:caption: The runs\n:hidden:\n\nmeasured\n```\n")
     return text + "\n" + "\n".join(toctrees)
 
 
@@ -456,8 +505,7 @@ def build(runs: dict[str, Path], out: Path) -> Path:
                     for other in runs
                     if other != profile and recorded[other].get(row["notebook"])
                 }
-                colab = badge_url(f"notebooks/{executed.name}")
-                note = banner(profile, run_header(run), commit, colab, beside=list(beside))
+                note = banner(profile, run_header(run), commit, beside=list(beside))
                 target = work / profile / executed.name
                 reading_copy(executed, target, results, note, beside)
                 pages[profile].append(row["notebook"])

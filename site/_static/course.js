@@ -1,16 +1,23 @@
 // The course's website: a copy button on every code cell, figures that open full size, and
 // search snippets taken from the lesson, not from the page's buttons, menus and run banner.
-if (typeof Search !== "undefined" && Search.htmlToText) {
+// Sphinx's search page loads this script before its own: the snippets' source is replaced once
+// both are loaded (before any result's page is fetched for its snippet).
+const lessonTextOnly = () => {
+  if (typeof Search === "undefined" || !Search.htmlToText || Search.courseLessonOnly) return;
   const pageText = Search.htmlToText;
   Search.htmlToText = (html, anchor) => {
     const page = new DOMParser().parseFromString(html, "text/html");
-    const chrome = ".bd-header-article, .bd-sidebar-primary, .bd-footer-article, .prev-next-area, "
-      + ".course-run, .cell_input, .course-copy";
+    const chrome = ".bd-header, .bd-header-article, .bd-sidebar-primary, .bd-sidebar-secondary, "
+      + ".bd-footer-article, .bd-footer, .prev-next-area, dialog, .onlyprint, .course-run, "
+      + ".cell_input, .course-copy";
     page.querySelectorAll(chrome).forEach((element) => element.remove());
     return pageText(page.documentElement.outerHTML, anchor);
   };
-}
+  Search.courseLessonOnly = true;
+};
+lessonTextOnly();
 document.addEventListener("DOMContentLoaded", () => {
+  lessonTextOnly();
   for (const block of document.querySelectorAll(".cell_input div.highlight")) {
     const button = document.createElement("button");
     button.className = "course-copy";
