@@ -119,6 +119,13 @@ def test_every_page_in_a_real_browser(built, served, course_run):
                 problems.append(f"{name}: an icon the slimmed Font Awesome does not draw")
             if name.startswith("mini/0") and not page.query_selector(".btn-colab-button"):
                 problems.append(f"{name}: no Colab button in the header")
+            uncaptioned = page.eval_on_selector_all(
+                ".cell_output img",
+                "els => els.filter(e => !e.closest('figure')?.querySelector('figcaption') && "
+                "!e.closest('.cell_output').querySelector('.course-caption')).length",
+            )
+            if uncaptioned:
+                problems.append(f"{name}: {uncaptioned} figures without a caption")
             for src, width in page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.src, e.complete ? e.naturalWidth : 0])"
             ):

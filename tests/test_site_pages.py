@@ -160,6 +160,7 @@ def test_the_landing_page_holds_a_card_per_notebook(tmp_path):
     assert site.run_header(run) == {"machine": "a laptop", "date": date}
     page = site.landing_page({"mini": run}, {"mini": ["07_grpo"]})
     assert f"machine a laptop, date {date}." in page
+    assert page.index("course-cards") < page.index("## How to use it")  # cards come first
     cards = page.split('<div class="course-card">')[1:]
     assert len(cards) == 2 and "06 · " in cards[0] and "07 · " in cards[1]
     grpo = cards[1]

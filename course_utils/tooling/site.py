@@ -445,6 +445,10 @@ def inline_code(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
 
 
+#: Where site/intro.md wants the notebooks' cards (else they follow its text).
+CARDS_PLACE = "<!-- the notebooks' cards go here -->"
+
+
 def landing_page(runs: dict[str, Path], pages: dict[str, list[str]]) -> str:
     """index.md: the course in a few lines, how to start, a card per notebook, and where each
     run ran; ``pages``: the notebooks of each profile that have a page."""
@@ -454,7 +458,9 @@ def landing_page(runs: dict[str, Path], pages: dict[str, list[str]]) -> str:
         for row in summary_rows(run):
             rows.setdefault(row["notebook"], {})[profile] = row
     cards = "\n".join(chapter_card(stem, rows[stem]) for stem in sorted(rows))
-    text += f'\n## The notebooks\n\n<div class="course-cards">\n{cards}\n</div>\n\n'
+    section = f'## The notebooks\n\n<div class="course-cards">\n{cards}\n</div>\n'
+    text = text.replace(CARDS_PLACE, section) if CARDS_PLACE in text else f"{text}\n{section}"
+    text += "\n"
     for profile, run in runs.items():
         context = ", ".join(f"{k} {v}" for k, v in run_header(run).items())
         text += f"**The `{profile}` run**: {context}.\n\n"

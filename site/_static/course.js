@@ -36,6 +36,14 @@ document.addEventListener("DOMContentLoaded", () => {
     block.appendChild(button);
   }
   for (const image of document.querySelectorAll(".cell_output img")) {
+    // A figure in a cell with other outputs has no caption from the build: its alt text, shown.
+    const captioned = image.closest("figure")?.querySelector("figcaption");
+    if (!captioned && image.alt.startsWith("Figure, ")) {
+      const caption = document.createElement("p");
+      caption.className = "course-caption";
+      caption.textContent = image.alt.slice("Figure, ".length);
+      image.after(caption);
+    }
     if (image.closest("a")) continue;
     const link = document.createElement("a");
     link.href = image.src;
