@@ -383,9 +383,8 @@ def measured_page(runs: dict[str, Path]) -> str:
         "Each notebook's seconds and peak memory in the runs this site shows, on the machine that "
         f"made them. The course's budget for a notebook in `mini`, with its solutions, on two "
         f"CPU cores is {MINI_BUDGET_SECONDS} s, for a notebook run alone; one run beside another "
-        "(two at a time, as `make course` and CI run them, sharing the two cores) takes up to "
-        'twice as long, so its row says "–" there. The README gives each notebook\'s seconds '
-        "alone."
+        "(two at a time, as `make course` and CI run them, sharing the two cores) is slower, so "
+        'its row says "–" there (`python -m course_utils run NN` runs one alone).'
     )
     for profile, run in runs.items():
         context = ", ".join(f"{k} {v}" for k, v in run_header(run).items())
