@@ -312,7 +312,8 @@ def preference_rows(pairs: Sequence[tuple[str, str]], seed: int) -> list[dict]:
     ]
 
 
-#: Notebook 07's GRPO settings in mini (its defaults), for ``train_recipe("grpo", ...)``.
+#: Notebook 07's GRPO settings in mini (its defaults), for ``train_recipe("grpo", ...)``; a test
+#: keeps them equal to 07's parameters cell and catalogue entry.
 GRPO_SETTINGS = dict(
     prompts_per_step=4,
     group_size=8,

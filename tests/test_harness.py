@@ -265,3 +265,35 @@ def test_the_number_filter_scores_the_final_number(lm_eval, mini_report, tmp_pat
     assert "regex" in config and "group_select: -1" in config
     result = harness.evaluate(folder, ["sums"], tmp_path)["sums"]
     assert len(result.scores) == 2 and set(result.scores) <= {0.0, 1.0}
+
+
+def test_grpo_settings_are_notebook_07s_mini_defaults():
+    """``harness.GRPO_SETTINGS`` repeats notebook 07's run for notebook 09 (07's defaults live in
+    its parameters cell and the catalogue): a change to either must reach both."""
+    import ast
+
+    import nbformat
+
+    from course_utils.core import paths
+    from course_utils.tooling import catalog, parameters_cell
+
+    nb = nbformat.read(paths.notebooks_dir() / "07_grpo.ipynb", as_version=4)
+    cell = parameters_cell.parse(parameters_cell.find_cell(nb).source)
+    rules = catalog.NOTEBOOKS["07_grpo"].params
+    mini = {
+        line.name: rules[line.name].default_for("mini")
+        if ast.literal_eval(line.value) is None
+        else ast.literal_eval(line.value)
+        for line in cell
+        if line.name in rules
+    }
+    names = {
+        "prompts_per_step": "PROMPTS_PER_STEP",
+        "group_size": "NUM_GENERATIONS",
+        "learning_rate": "LEARNING_RATE",
+        "beta": "BETA",
+        "epsilon": "EPSILON",
+        "max_completion_length": "MAX_COMPLETION_TOKENS",
+        "lora_rank": "LORA_RANK",
+    }
+    assert harness.GRPO_SETTINGS == {setting: mini[name] for setting, name in names.items()}
