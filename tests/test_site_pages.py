@@ -98,7 +98,9 @@ def test_recorded_values_are_formatted_for_readers(value, text):
 
 def test_results_keys_read_as_words():
     assert site.reader_name("old_acc_full_ft_lr0p0001") == "old acc full ft lr0.0001"
-    assert site.reader_name("claim_the_overlap_holds") == "check: the overlap holds"
+    assert site.checks_line({"claim_a": True, "claim_the_gap_0p05": False, "x": 1}) == (
+        "1 of 2 checks held; not: the gap 0.05."
+    )
 
 
 def test_build_paths_are_shortened_and_web_addresses_kept():

@@ -32,6 +32,8 @@ from typing import Any
 
 from ..core import paths
 from . import catalog
+from .badges import BADGE_RE
+from .lesson_cells import SAVE_RE
 from .results import CLAIM_PREFIX, show_recorded
 from .runner import MINI_BUDGET_SECONDS, SOLUTION_TAG
 
@@ -112,10 +114,8 @@ def format_value(value: Any) -> str:
 
 
 def reader_name(key: str) -> str:
-    """A results key as words: underscores as spaces, "0p001" as 0.001, "claim_" as "check:"."""
-    text = re.sub(r"(\d)p(\d)", r"\1.\2", key)
-    text = re.sub(r"^claim_", "check: ", text)
-    return text.replace("_", " ")
+    """A results key as words: underscores as spaces, "0p001" as 0.001."""
+    return re.sub(r"(\d)p(\d)", r"\1.\2", key).replace("_", " ")
 
 
 def results_table(results: dict[str, Any], beside: dict[str, dict[str, Any]] | None = None) -> str:
@@ -147,7 +147,7 @@ def checks_line(results: dict[str, Any]) -> str:
     if not checks:
         return ""
     failed = [
-        reader_name(name).removeprefix("check: ") for name, held in checks.items() if not held
+        reader_name(name.removeprefix(CLAIM_PREFIX)) for name, held in checks.items() if not held
     ]
     if not failed:
         return f"All {len(checks)} of this run's checks held (each is printed under its result)."
@@ -270,7 +270,7 @@ def banner(
 
 
 #: A page's opening: its title line and, where there is one, the Colab badge under it.
-OPENING = re.compile(r"\A# .*\n(?:[ \t]*\n)*(?:\[!\[Open In Colab\].*\n)?")
+OPENING = re.compile(rf"\A# .*\n(?:[ \t]*\n)*(?:{BADGE_RE.pattern}.*\n)?")
 
 
 def under_title(source: str, note: str) -> str:
@@ -281,15 +281,12 @@ def under_title(source: str, note: str) -> str:
     return f"{source[: opening.end()]}\n{note}\n\n{source[opening.end() :]}".rstrip() + "\n"
 
 
-#: A lesson cell's first line: its code is the lesson, never folded.
-LESSON_CELL = re.compile(r"^# @save ")
-
-
 def plumbing_prompt(cell: Any) -> str | None:
     """The fold's prompt for a code cell whose input is plumbing, not lesson: the Colab set-up
     (it names ``google.colab``) and the code that computes and draws a figure; None for the
     cells shown open (lesson cells, the parameters, the experiments without figures)."""
-    if LESSON_CELL.match(cell.source) or SOLUTION_TAG in cell.metadata.get("tags", []):
+    lesson = SAVE_RE.match(cell.source.split("\n", 1)[0])  # its code is the lesson: never folded
+    if lesson or SOLUTION_TAG in cell.metadata.get("tags", []):
         return None
     if "google.colab" in cell.source:
         return "Show the Colab set-up"

@@ -20,6 +20,7 @@ from typing import Any
 from docutils import nodes
 
 from .badges import badge_url
+from .site import PROFILES
 
 #: Font Awesome's definition of an icon in the theme's bundle: name: [width, height, [aliases],
 #: "unicode", "outline"] (the name quoted or not).
@@ -68,7 +69,7 @@ def visit_display_math(translator: Any, node: nodes.math_block) -> None:
 def notebook_stem(pagename: str) -> str | None:
     """The notebook a page shows ("mini/07_grpo" -> "07_grpo"); None for other pages."""
     profile, _, stem = pagename.partition("/")
-    return stem if profile in ("mini", "t4") and re.match(r"\d\d_", stem) else None
+    return stem if profile in PROFILES and re.match(r"\d\d_", stem) else None
 
 
 def add_colab_button(app: Any, pagename: str, templatename: str, context: dict, doctree: Any):
